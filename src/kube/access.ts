@@ -1,0 +1,107 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type ConfigurationOptions,
+  Observable,
+  type ObservableMiddleware,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Logger } from '../log.ts';
+import { type KubeApiError, describeOp, isRetryable, toKubeApiError, type KubeOp } from './errors.ts';
+import { TokenBucket } from './throttle.ts';
+
+export interface KubeAccessOptions {
+  /** Steady request rate and burst of the client-side rate limit. */
+  qps: number;
+  burst: number;
+  /** Requests in flight at once. */
+  concurrency: number;
+  /** Retries after the first attempt for 429, 5xx and connection errors. */
+  retries: number;
+  /** Per-request timeout. */
+  requestTimeoutMs: number;
+  logger: Logger;
+  /** Base of the exponential backoff; tests shorten it. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+}
+
+/**
+ * Every Kubernetes call of the job goes through `call`: rate limited, bounded in concurrency,
+ * timed out, retried with backoff and jitter where a retry can help (429 honours Retry-After),
+ * and turned into a KubeApiError that names the operation when it gives up.
+ */
+export class KubeAccess {
+  readonly kubeConfig: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly batch: BatchV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly server: string;
+  readonly #options: Required<KubeAccessOptions>;
+  readonly #bucket: TokenBucket;
+  readonly #inFlight: LimitFunction;
+  /** Requests sent, retries included: the job reports them per deleted object. */
+  requestCount = 0;
+
+  constructor(kubeConfig: KubeConfig, options: KubeAccessOptions) {
+    this.kubeConfig = kubeConfig;
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.batch = kubeConfig.makeApiClient(BatchV1Api);
+    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.server = kubeConfig.getCurrentCluster()?.server ?? '(unknown server)';
+    this.#options = { backoffBaseMs: 200, backoffMaxMs: 10_000, ...options };
+    this.#bucket = new TokenBucket(options.qps, options.burst);
+    this.#inFlight = pLimit(options.concurrency);
+  }
+
+  /** Runs one API request; `fn` must pass `options` on to the client-node method it calls. */
+  call<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>): Promise<T> {
+    return this.#inFlight(() => this.#withRetries(op, fn));
+  }
+
+  async #withRetries<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>): Promise<T> {
+    const { retries, logger } = this.#options;
+    for (let attempt = 0; ; attempt++) {
+      await this.#bucket.take();
+      this.requestCount++;
+      try {
+        return await fn(this.#requestOptions());
+      } catch (thrown) {
+        const err = toKubeApiError(op, thrown);
+        if (!isRetryable(err) || attempt >= retries) {
+          throw attempt > 0 && isRetryable(err) ? err.afterAttempts(attempt + 1) : err;
+        }
+        const delayMs = this.#delay(attempt, err);
+        logger.warn({ op: describeOp(op), status: err.status, reason: err.reason, attempt: attempt + 1, delayMs }, 'kube request failed; retrying');
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  /** Full jitter on an exponential backoff; a server's Retry-After is a floor, not a suggestion. */
+  #delay(attempt: number, err: KubeApiError): number {
+    const { backoffBaseMs, backoffMaxMs } = this.#options;
+    const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** attempt);
+    const jittered = ceiling / 2 + Math.random() * (ceiling / 2);
+    const floor = (err.retryAfterSeconds ?? 0) * 1000;
+    return Math.round(Math.max(floor, jittered));
+  }
+
+  /** client-node's object API takes observable middleware; this one arms the request timeout. */
+  #requestOptions(): ConfigurationOptions {
+    const timeoutMs = this.#options.requestTimeoutMs;
+    const timeout: ObservableMiddleware = {
+      pre: (context: RequestContext) => {
+        context.setSignal(AbortSignal.timeout(timeoutMs));
+        return new Observable(Promise.resolve(context));
+      },
+      post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
+    };
+    return { middleware: [timeout], middlewareMergeStrategy: 'append' };
+  }
+}

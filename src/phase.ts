@@ -1,0 +1,42 @@
+import type { KubeAccess } from './kube/access.ts';
+import type { Logger } from './log.ts';
+
+/** Counts for one kind of object (Jobs, OCI artifacts, OCI secrets); they go into the marker's summary. */
+export interface Tally {
+  deleted: number;
+  kept: number;
+  /** Judged deletable but left alone: gone or changed since judged, or planned only (dry run). */
+  skipped: number;
+  errors: number;
+}
+
+export const emptyTally = (): Tally => ({ deleted: 0, kept: 0, skipped: 0, errors: 0 });
+
+export type TallyKind = 'jobs' | 'ociArtifacts' | 'ociSecrets';
+
+/**
+ * How a phase ended. `partial`: it stopped short for a reason outside the cluster's state
+ * (time budget spent, registry unreachable, some deletes failed) and a later run finishes
+ * the work. `failed`: it could not judge safely (a list failed or was forbidden), so it
+ * deleted nothing from that point on.
+ */
+export type PhaseOutcome = 'completed' | 'partial' | 'failed' | 'skipped';
+
+export interface PhaseResult {
+  phase: string;
+  outcome: PhaseOutcome;
+  /** One line: why the phase was partial, failed or skipped. */
+  cause?: string;
+  tallies: Partial<Record<TallyKind, Tally>>;
+}
+
+/** What every phase gets from the run. */
+export interface RunContext {
+  access: KubeAccess;
+  logger: Logger;
+  /** Plan only: read, judge, print audit lines with action `would-delete`; change nothing. */
+  dryRun: boolean;
+  /** Aborts when the run's time budget is spent (or the lock is lost): stop between deletes, report partial. */
+  budget: AbortSignal;
+  now: () => Date;
+}
