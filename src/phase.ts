@@ -3,9 +3,10 @@ import type { Logger } from './log.ts';
 
 /** Counts for one kind of object (Jobs, OCI artifacts, OCI secrets); they go into the marker's summary. */
 export interface Tally {
+  /** Deleted; in a dry run, the deletions planned. */
   deleted: number;
   kept: number;
-  /** Judged deletable but left alone: gone or changed since judged, or planned only (dry run). */
+  /** Judged deletable but left alone: gone or changed since judged, or in use again at the re-check. */
   skipped: number;
   errors: number;
 }
