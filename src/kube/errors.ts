@@ -118,8 +118,14 @@ function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
+/** Socket and timeout failures a retry may cure; anything else without an answer is a config error. */
+const TRANSIENT_TRANSPORT = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'Timeout',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
+]);
+
 /** Answers that a retry may cure: throttling, server trouble, and requests that never got an answer. */
 export function isRetryable(err: KubeApiError): boolean {
-  if (err.status === undefined) return true;
+  if (err.status === undefined) return TRANSIENT_TRANSPORT.has(err.reason);
   return err.status === 429 || err.status === 500 || err.status === 502 || err.status === 503 || err.status === 504;
 }

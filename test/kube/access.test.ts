@@ -1,0 +1,141 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeAccess } from '../../src/kube/access.ts';
+import { KubeApiError } from '../../src/kube/errors.ts';
+import { createLogger } from '../../src/log.ts';
+import { Writable } from 'node:stream';
+
+// A scripted HTTP peer: each request to a path takes the next canned answer, so the tests
+// can say exactly what the API server does and count what the client sent.
+type Answer = { status: number; body?: unknown; headers?: Record<string, string> };
+const script = new Map<string, Answer[]>();
+const hits = new Map<string, number>();
+
+function respond(req: IncomingMessage, res: ServerResponse): void {
+  const path = new URL(req.url ?? '/', 'http://x').pathname;
+  hits.set(path, (hits.get(path) ?? 0) + 1);
+  const queue = script.get(path) ?? [];
+  const answer = queue.length > 1 ? queue.shift()! : queue[0] ?? { status: 404, body: status(404, 'NotFound', 'no script') };
+  res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
+  res.end(JSON.stringify(answer.body ?? {}));
+}
+
+function status(code: number, reason: string, message: string, extra: object = {}) {
+  return { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message, metadata: {}, ...extra };
+}
+
+let server: ReturnType<typeof createServer>;
+let url: string;
+const logLines: Array<Record<string, unknown>> = [];
+
+function accessFor(serverUrl: string, retries = 3): KubeAccess {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    // client-node refuses plain http unless TLS verification is explicitly off.
+    clusters: [{ name: 'c', server: serverUrl, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'secret-token-value' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) logLines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return new KubeAccess(kc, {
+    qps: 1000, burst: 1000, concurrency: 4, retries, requestTimeoutMs: 2000, backoffBaseMs: 1, backoffMaxMs: 5,
+    logger: createLogger({ destination }),
+  });
+}
+
+const op = { verb: 'get', resource: 'configmaps', namespace: 'ns', name: 'cm' };
+const readCm = (access: KubeAccess) =>
+  access.call(op, (options) => access.core.readNamespacedConfigMap({ name: 'cm', namespace: 'ns' }, options));
+const cmPath = '/api/v1/namespaces/ns/configmaps/cm';
+const okCm = { status: 200, body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: 'ns' }, data: { a: 'b' } } };
+
+beforeAll(async () => {
+  server = createServer(respond);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+describe('KubeAccess', () => {
+  it('retries 429 and 503 and then returns the object', async () => {
+    script.set(cmPath, [
+      { status: 429, body: status(429, 'TooManyRequests', 'slow down'), headers: { 'retry-after': '0' } },
+      { status: 503, body: status(503, 'ServiceUnavailable', 'etcd leader change') },
+      okCm,
+    ]);
+    hits.clear();
+    const access = accessFor(url);
+    const cm = await readCm(access);
+    expect(cm.data).toEqual({ a: 'b' });
+    expect(hits.get(cmPath)).toBe(3);
+    expect(access.requestCount).toBe(3);
+  });
+
+  it('gives up after the retries with one line naming the operation, the code and the attempts', async () => {
+    script.set(cmPath, [{ status: 500, body: status(500, 'InternalError', 'etcdserver: request timed out') }]);
+    hits.clear();
+    const err = await readCm(accessFor(url, 2)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KubeApiError);
+    expect((err as Error).message).toBe('get configmaps ns/cm: 500 InternalError: etcdserver: request timed out (gave up after 3 attempts)');
+    expect(hits.get(cmPath)).toBe(3);
+  });
+
+  it('does not retry a 404 or a 409, and keeps the server reason', async () => {
+    script.set(cmPath, [{ status: 404, body: status(404, 'NotFound', 'configmaps "cm" not found') }]);
+    hits.clear();
+    const err = (await readCm(accessFor(url)).catch((e: unknown) => e)) as KubeApiError;
+    expect(err.status).toBe(404);
+    expect(err.reason).toBe('NotFound');
+    expect(err.message).toBe('get configmaps ns/cm: 404 NotFound: configmaps "cm" not found');
+    expect(hits.get(cmPath)).toBe(1);
+  });
+
+  it('names the transport cause when nothing answers, and never logs the token', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    logLines.length = 0;
+    const err = (await readCm(accessFor(`http://127.0.0.1:${port}`, 1)).catch((e: unknown) => e)) as KubeApiError;
+    expect(err.status).toBeUndefined();
+    expect(err.reason).toBe('ECONNREFUSED');
+    expect(err.message).toMatch(/^get configmaps ns\/cm: ECONNREFUSED: .*127\.0\.0\.1.*\(gave up after 2 attempts\)$/);
+    expect(logLines.length).toBeGreaterThan(0);
+    expect(JSON.stringify(logLines)).not.toContain('secret-token-value');
+  });
+
+  it('does not retry a configuration error such as plain http with TLS verification on', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: url }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const access = new KubeAccess(kc, { qps: 100, burst: 100, concurrency: 1, retries: 3, requestTimeoutMs: 1000, logger: createLogger({ destination: new Writable({ write: (_c, _e, d) => d() }) }) });
+    const err = (await readCm(access).catch((e: unknown) => e)) as KubeApiError;
+    expect(err.message).toMatch(/^get configmaps ns\/cm: RequestFailed: HTTP protocol is not allowed/);
+    expect(access.requestCount).toBe(1);
+  });
+
+  it('carries the fresh continue token of a 410 Expired answer', async () => {
+    const listPath = '/api/v1/configmaps';
+    script.set(listPath, [{ status: 410, body: status(410, 'Expired', 'The provided continue parameter is too old', { metadata: { continue: 'fresh-token' } }) }]);
+    const access = accessFor(url);
+    const err = (await access
+      .call({ verb: 'list', resource: 'configmaps' }, (options) => access.core.listConfigMapForAllNamespaces({ _continue: 'old' }, options))
+      .catch((e: unknown) => e)) as KubeApiError;
+    expect(err.status).toBe(410);
+    expect(err.reason).toBe('Expired');
+    expect(err.continueToken).toBe('fresh-token');
+    expect(err.message).toMatch(/^list configmaps in all namespaces: 410 Expired/);
+  });
+});
