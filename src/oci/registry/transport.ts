@@ -1,0 +1,163 @@
+// HTTP to one registry (and its token realm): one undici Agent per client carrying the TLS
+// settings, a timeout per attempt, and retries with backoff for what is transient (429, 5xx,
+// connection resets and refusals, timeouts). TLS failures are never retried: they do not heal.
+import { rootCertificates } from 'node:tls';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent, request } from 'undici';
+import type { Logger } from '../../log.ts';
+import type { RegistryConnection } from '../storage-secret.ts';
+import { fromTransportError, RegistryError, registryErrorDetail } from './errors.ts';
+
+export interface TransportOptions {
+  timeoutMs: number;
+  /** Extra attempts after the first for transient failures. */
+  retries: number;
+  logger?: Logger;
+  userAgent: string;
+  /** Backoff base; tests shrink it. */
+  backoffBaseMs?: number;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'HEAD' | 'DELETE';
+  url: URL;
+  headers: Record<string, string>;
+  repository?: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** Manifests are capped at 4 MiB by distribution; nothing this client reads is larger. */
+const MAX_BODY = 8 * 1024 * 1024;
+const MAX_RETRY_AFTER_MS = 30_000;
+
+export class Transport {
+  /** scheme://host[:port] of the registry. */
+  readonly origin: string;
+  private readonly agent: Agent;
+  private readonly conn: RegistryConnection;
+  private readonly opts: TransportOptions;
+  /** Requests actually sent (every attempt, token requests included). */
+  requestCount = 0;
+
+  constructor(conn: RegistryConnection, opts: TransportOptions) {
+    this.conn = conn;
+    this.opts = opts;
+    this.origin = `${conn.basicHTTP ? 'http' : 'https'}://${conn.host}`;
+    this.agent = new Agent({
+      connect: {
+        timeout: opts.timeoutMs,
+        rejectUnauthorized: !conn.insecureSkipTLS,
+        // The Secret's CA bundle is trusted in addition to the usual public roots.
+        ...(conn.cacerts ? { ca: [...rootCertificates, conn.cacerts] } : {}),
+      },
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    });
+  }
+
+  /** Sends with retries; returns the first non-transient answer, or throws a RegistryError. */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const what = `${req.method} ${req.url.pathname}`;
+    const attempts = this.opts.retries + 1;
+    let last: RegistryError | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (last) await sleep(this.backoff(attempt - 1, last.retryAfterMs));
+      try {
+        const res = await this.once(req);
+        if (res.status === 429 || (res.status >= 500 && res.status !== 501)) {
+          last = new RegistryError('server', `registry ${this.conn.reference}: ${what} answered ${res.status}${detailSuffix(res.body)}`, {
+            status: res.status,
+            registry: this.conn.reference,
+            ...(req.repository ? { repository: req.repository } : {}),
+            ...retryAfter(res.headers),
+          });
+          continue;
+        }
+        return res;
+      } catch (err) {
+        const e = fromTransportError(err, {
+          registry: this.conn.reference,
+          origin: req.url.host,
+          what,
+          timeoutMs: this.opts.timeoutMs,
+          ...(req.repository ? { repository: req.repository } : {}),
+        });
+        if (!e.retryable) throw e;
+        last = e;
+      }
+    }
+    const e = last!;
+    throw new RegistryError(e.kind, `${e.message} (gave up after ${attempts} attempt${attempts === 1 ? '' : 's'})`, {
+      registry: e.registry,
+      ...(e.status !== undefined ? { status: e.status } : {}),
+      ...(e.repository ? { repository: e.repository } : {}),
+      ...(e.code ? { code: e.code } : {}),
+    });
+  }
+
+  private async once(req: HttpRequest): Promise<HttpResponse> {
+    const started = Date.now();
+    this.requestCount++;
+    const res = await request(req.url, {
+      method: req.method,
+      headers: { 'user-agent': this.opts.userAgent, ...req.headers },
+      dispatcher: this.agent,
+      signal: AbortSignal.timeout(this.opts.timeoutMs),
+    });
+    const body = await readCapped(res.body, req.method === 'HEAD', this.conn.reference);
+    // The URL carries no credential (tokens and passwords only travel in the Authorization header).
+    this.opts.logger?.debug(
+      { method: req.method, url: `${req.url.origin}${req.url.pathname}${req.url.search}`, status: res.statusCode, ms: Date.now() - started },
+      'registry request',
+    );
+    return { status: res.statusCode, headers: res.headers, body };
+  }
+
+  private backoff(retry: number, retryAfterMs: number | undefined): number {
+    if (retryAfterMs !== undefined) return Math.min(retryAfterMs, MAX_RETRY_AFTER_MS);
+    const base = this.opts.backoffBaseMs ?? 200;
+    const ceiling = Math.min(base * 2 ** (retry - 1), 5_000);
+    // Jitter: somewhere between half and all of the exponential step.
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+function detailSuffix(body: Buffer): string {
+  const d = registryErrorDetail(body);
+  return d ? ` (${d})` : '';
+}
+
+function retryAfter(headers: IncomingHttpHeaders): { retryAfterMs?: number } {
+  const h = headers['retry-after'];
+  const v = Array.isArray(h) ? h[0] : h;
+  if (!v) return {};
+  if (/^\d+$/.test(v.trim())) return { retryAfterMs: Number(v.trim()) * 1000 };
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? {} : { retryAfterMs: Math.max(0, at - Date.now()) };
+}
+
+async function readCapped(body: AsyncIterable<Buffer> & { dump?: () => Promise<void> }, head: boolean, registryRef: string): Promise<Buffer> {
+  if (head) {
+    await body.dump?.();
+    return Buffer.alloc(0);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new RegistryError('protocol', `response body larger than ${MAX_BODY} bytes`, { registry: registryRef });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

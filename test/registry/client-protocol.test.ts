@@ -1,0 +1,160 @@
+// The registry client against a scripted HTTP peer, for what a real distribution registry will
+// not do on demand: missing digest headers, 429/5xx, resets, silence, hostile Link headers,
+// odd challenges. Needs no binaries.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseChallenges, RegistryClient, RegistryError } from '../../src/oci/registry/index.ts';
+import type { RegistryConnection } from '../../src/oci/storage-secret.ts';
+
+type Answer = { status: number; headers?: Record<string, string>; body?: string } | 'reset';
+const script = new Map<string, Answer[]>();
+const seen: string[] = [];
+
+function answer(req: IncomingMessage, res: ServerResponse): void {
+  const key = `${req.method} ${req.url}`;
+  seen.push(key);
+  const queue = script.get(key) ?? [];
+  const next = queue.length > 1 ? queue.shift()! : (queue[0] ?? { status: 404 });
+  if (next === 'reset') {
+    req.socket.destroy();
+    return;
+  }
+  res.writeHead(next.status, next.headers);
+  res.end(req.method === 'HEAD' ? undefined : next.body);
+}
+
+let server: Server;
+let host: string;
+const clients: RegistryClient[] = [];
+const conn = (extra: Partial<RegistryConnection> = {}): RegistryConnection => ({
+  reference: `${host}/fleet`, host, pathPrefix: 'fleet', basicHTTP: true, insecureSkipTLS: false, ...extra,
+});
+function client(c: RegistryConnection = conn(), retries = 2): RegistryClient {
+  const cl = new RegistryClient(c, { retries, backoffBaseMs: 5, timeoutMs: 2000 });
+  clients.push(cl);
+  return cl;
+}
+async function failure(p: Promise<unknown>): Promise<RegistryError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof RegistryError) return e;
+    throw e;
+  }
+  throw new Error('expected a RegistryError');
+}
+
+const ID = `s-${'a'.repeat(61)}`;
+const MANIFEST = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] });
+const DIGEST = `sha256:${createHash('sha256').update(MANIFEST).digest('hex')}`;
+
+beforeAll(async () => {
+  server = createServer(answer);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+beforeEach(() => {
+  script.clear();
+  seen.length = 0;
+});
+
+describe('resolve', () => {
+  it('falls back to GET and hashes the bytes when HEAD has no Docker-Content-Digest', async () => {
+    const type = { 'content-type': 'application/vnd.oci.image.manifest.v1+json' };
+    script.set(`HEAD /v2/fleet/${ID}/manifests/latest`, [{ status: 200, headers: type }]);
+    script.set(`GET /v2/fleet/${ID}/manifests/latest`, [{ status: 200, headers: type, body: MANIFEST }]);
+    expect(await client().resolve(ID)).toEqual({ digest: DIGEST, mediaType: type['content-type'] });
+  });
+
+  it('rejects a manifest that does not hash to the digest asked for', async () => {
+    script.set(`GET /v2/fleet/${ID}/manifests/${DIGEST}`, [{ status: 200, body: `${MANIFEST} ` }]);
+    expect((await failure(client().manifest(ID, DIGEST))).kind).toBe('protocol');
+  });
+});
+
+describe('retries', () => {
+  const path = `HEAD /v2/fleet/${ID}/manifests/latest`;
+  const ok: Answer = { status: 200, headers: { 'docker-content-digest': DIGEST, 'content-type': 'x' } };
+
+  it('retries 503, 429 (Retry-After) and a reset connection, then succeeds', async () => {
+    script.set(path, [{ status: 503 }, { status: 429, headers: { 'retry-after': '0' } }, 'reset', ok]);
+    expect((await client(conn(), 3).resolve(ID))?.digest).toBe(DIGEST);
+    expect(seen.filter((s) => s === path)).toHaveLength(4);
+  });
+
+  it('gives up with one clear server error', async () => {
+    script.set(path, [{ status: 500, body: JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'disk on fire' }] }) }]);
+    const err = await failure(client(conn(), 2).resolve(ID));
+    expect(err.kind).toBe('server');
+    expect(err.status).toBe(500);
+    expect(err.message).toBe(`registry ${host}/fleet: HEAD /v2/fleet/${ID}/manifests/latest answered 500 (gave up after 3 attempts)`);
+  });
+
+  it('a registry that never answers times out, naming host:port', async () => {
+    const sockets: Socket[] = [];
+    const silent = createTcpServer((s) => sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silentHost = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const c = new RegistryClient(conn({ host: silentHost, reference: silentHost }), { retries: 0, timeoutMs: 200 });
+    try {
+      const err = await failure(c.ping());
+      expect(err.kind).toBe('timeout');
+      expect(err.message).toContain(silentHost);
+    } finally {
+      await c.close().catch(() => {});
+      sockets.forEach((s) => s.destroy());
+      silent.close();
+    }
+  });
+});
+
+describe('tags', () => {
+  it('follows Link pages and treats an unknown repository as no tags', async () => {
+    script.set(`GET /v2/fleet/${ID}/tags/list?n=2`, [{ status: 200, headers: { link: `</v2/fleet/${ID}/tags/list?n=2&last=b>; rel="next"` }, body: '{"tags":["a","b"]}' }]);
+    script.set(`GET /v2/fleet/${ID}/tags/list?n=2&last=b`, [{ status: 200, body: '{"tags":["latest"]}' }]);
+    expect(await client().tags(ID, 2)).toEqual(['a', 'b', 'latest']);
+    expect(await client().tags(`s-${'b'.repeat(61)}`)).toEqual([]);
+  });
+});
+
+describe('answers the client refuses', () => {
+  it('a pagination Link to another origin is not followed', async () => {
+    script.set('GET /v2/_catalog?n=1', [{ status: 200, headers: { link: '<https://evil.example/v2/_catalog?n=1&last=a>; rel="next"' }, body: '{"repositories":["fleet/a"]}' }]);
+    const pages = client().catalog(1);
+    expect(await pages.next()).toEqual({ done: false, value: ['a'] });
+    expect((await failure(pages.next())).message).toContain('another origin');
+  });
+
+  it('403 is "forbidden"', async () => {
+    script.set('GET /v2/_catalog?n=100', [{ status: 403, body: '{"errors":[{"code":"DENIED","message":"catalog is admin only"}]}' }]);
+    const err = await failure(client().catalog().next());
+    expect(err.kind).toBe('forbidden');
+    expect(err.message).toContain('DENIED: catalog is admin only');
+  });
+
+  it('an unknown auth scheme is "unsupported"', async () => {
+    script.set(`HEAD /v2/fleet/${ID}/manifests/latest`, [{ status: 401, headers: { 'www-authenticate': 'Negotiate' } }]);
+    expect((await failure(client(conn({ username: 'u', password: 'p' })).resolve(ID))).kind).toBe('unsupported');
+  });
+});
+
+describe('parseChallenges', () => {
+  it('reads Bearer parameters, commas inside quotes included', () => {
+    expect(parseChallenges('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:fleet/a:pull,delete",error="invalid_token"')).toEqual([
+      { scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:fleet/a:pull,delete', error: 'invalid_token' } },
+    ]);
+  });
+  it('reads several challenges and unquoted values', () => {
+    expect(parseChallenges(['Basic realm="r"', 'Bearer realm=https://a/t, service=s'])).toEqual([
+      { scheme: 'basic', params: { realm: 'r' } },
+      { scheme: 'bearer', params: { realm: 'https://a/t', service: 's' } },
+    ]);
+  });
+});
