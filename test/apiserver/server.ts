@@ -1,0 +1,261 @@
+// The HTTP request pipeline: parse → authenticate → record → faults → authorize → route.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Authenticator } from './auth.ts';
+import { allowAll, forbiddenMessage, type Attributes, type Authorizer } from './authorize.ts';
+import { discovery } from './discovery.ts';
+import { ApiError, fromCode, methodNotAllowed, notFoundPath, qualified, unauthorized } from './errors.ts';
+import { Faults, RequestLog, type RequestRecord } from './faults.ts';
+import { create, del, deleteCollection, get, list, patch, resolveType, update, type Ctx, type Reply } from './handlers.ts';
+import { openapi } from './openapi.ts';
+import { Snapshots } from './paging.ts';
+import { RbacAuthorizer } from './rbac.ts';
+import { requestInfo } from './requestinfo.ts';
+import { Catalogue, typesFromCrd } from './resources.ts';
+import { Store } from './store.ts';
+import { selfSignedCertificate, type Certificate } from './tls.ts';
+import type { KubeObject, UserInfo } from './types.ts';
+import { serveWatch } from './watch.ts';
+
+export interface ServerOptions {
+  port: number;
+  continueTtlMs: number;
+  rbac: boolean;
+}
+
+export class ApiServer {
+  readonly catalogue = new Catalogue();
+  readonly store = new Store(this.catalogue);
+  readonly auth = new Authenticator();
+  readonly faults = new Faults();
+  readonly requests = new RequestLog();
+  private readonly snapshots: Snapshots;
+  private readonly authorizer: Authorizer;
+  private readonly http: Server;
+  private readonly https: Server;
+  private readonly listener: NetServer;
+  private readonly sockets = new Set<Socket>();
+  private readonly closers = new Set<() => void>();
+  readonly certificate: Certificate = selfSignedCertificate();
+  /** http://127.0.0.1:PORT (fetch, client-node) */
+  url = '';
+  /** https://127.0.0.1:PORT, same port (kubectl sends tokens only over TLS) */
+  httpsUrl = '';
+
+  constructor(opts: ServerOptions) {
+    this.snapshots = new Snapshots(opts.continueTtlMs);
+    this.authorizer = opts.rbac ? new RbacAuthorizer(this.store, this.catalogue) : allowAll;
+    this.seed();
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    this.http = createServer(handler);
+    this.https = createHttpsServer({ key: this.certificate.keyPem, cert: this.certificate.certPem }, handler);
+    // One port, two protocols: a TLS ClientHello starts with 0x16, plain HTTP with a method
+    // name. TLS connections are relayed to an internal https listener (node's TLS layer reads
+    // the socket natively and would miss the sniffed first bytes).
+    this.listener = createNetServer((socket) => {
+      this.track(socket);
+      socket.once('data', (first: Buffer) => {
+        socket.pause();
+        if (first[0] === 0x16) {
+          const upstream = connect(this.httpsPort, '127.0.0.1');
+          this.track(upstream);
+          upstream.write(first);
+          socket.pipe(upstream).pipe(socket);
+          socket.on('close', () => upstream.destroy());
+          upstream.on('close', () => socket.destroy());
+        } else {
+          socket.unshift(first);
+          this.http.emit('connection', socket);
+        }
+        socket.resume();
+      });
+    });
+    this.port = opts.port;
+  }
+
+  private readonly port: number;
+  private httpsPort = 0;
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.https.once('error', reject);
+      this.https.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.httpsPort = (this.https.address() as AddressInfo).port;
+    await new Promise<void>((resolve, reject) => {
+      this.listener.once('error', reject);
+      this.listener.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    const port = (this.listener.address() as AddressInfo).port;
+    this.url = `http://127.0.0.1:${port}`;
+    this.httpsUrl = `https://127.0.0.1:${port}`;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.closers) c();
+    const closed = Promise.all([
+      new Promise<void>((resolve) => this.listener.close(() => resolve())),
+      new Promise<void>((resolve) => this.https.close(() => resolve())),
+    ]);
+    for (const s of this.sockets) s.destroy();
+    this.http.closeAllConnections();
+    this.https.closeAllConnections();
+    await closed;
+  }
+
+  /** The cluster a fresh kube-apiserver starts with, and CRDs registering their types. */
+  private seed(): void {
+    const crdType = this.catalogue.find('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')!;
+    this.store.subscribe(crdType.storageKey, (e) => {
+      const name = String(e.object.metadata.name);
+      if (e.type === 'DELETED') {
+        const old = this.catalogue.all().find((t) => t.crd === name);
+        this.catalogue.removeCrd(name);
+        if (old) this.store.dropAll(old.storageKey);
+      } else this.catalogue.setCrdTypes(name, typesFromCrd(e.object));
+    });
+    const nsType = this.catalogue.find('', 'v1', 'namespaces')!;
+    for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+      this.store.insert(nsType, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const info = requestInfo(req.method ?? 'GET', url);
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    const user = this.auth.authenticate(req.headers.authorization);
+    const record: RequestRecord = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      verb: info.verb,
+      group: info.group,
+      resource: info.resource,
+      ...(info.namespace !== undefined ? { namespace: info.namespace } : {}),
+      ...(info.name !== undefined ? { name: info.name } : {}),
+      ...(info.subresource !== undefined ? { subresource: info.subresource } : {}),
+      user: user?.name ?? 'system:anonymous',
+    };
+    this.requests.add(record);
+    const warnings: string[] = [];
+    const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+      record.status = status;
+      if (res.destroyed) return;
+      const h: Record<string, string | string[]> = { 'content-type': 'application/json', ...headers };
+      if (warnings.length > 0) h['warning'] = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+      res.writeHead(status, h);
+      res.end(req.method === 'HEAD' ? undefined : JSON.stringify(payload));
+    };
+    try {
+      if (!user) throw unauthorized();
+      for (const rule of this.faults.take(record)) {
+        if (rule.before) await rule.before(record);
+        if (rule.latencyMs) await sleep(rule.latencyMs);
+        if (rule.dropConnection) {
+          record.status = 0;
+          req.socket.destroy();
+          return;
+        }
+        if (rule.status !== undefined) {
+          throw fromCode(rule.status, rule.reason, rule.message, info.isResource ? { name: info.name ?? '', group: info.group, kind: info.resource } : {}, rule.retryAfterSeconds);
+        }
+      }
+      this.authorize(user, info);
+      const ctx: Ctx = {
+        store: this.store,
+        catalogue: this.catalogue,
+        snapshots: this.snapshots,
+        info,
+        query: url.searchParams,
+        contentType: req.headers['content-type'] ?? 'application/json',
+        accept: req.headers.accept ?? '',
+        body,
+        warnings,
+      };
+      if (info.isResource && info.verb === 'watch') {
+        const type = resolveType(this.catalogue, info);
+        record.status = 200;
+        serveWatch(ctx, type, res, (cb) => {
+          this.closers.add(cb);
+          res.on('close', () => this.closers.delete(cb));
+        });
+        return;
+      }
+      const reply = this.route(ctx, url, req.headers.host ?? '127.0.0.1');
+      send(reply.status, reply.body);
+    } catch (e) {
+      const err = e instanceof ApiError ? e : new ApiError(500, 'InternalError', `Internal error occurred: ${(e as Error).message}`);
+      if (!(e instanceof ApiError)) console.error('test apiserver: internal error', e);
+      send(err.code, err.toStatus(), err.headers);
+    }
+  }
+
+  private authorize(user: UserInfo, info: ReturnType<typeof requestInfo>): void {
+    if (this.auth.isAdmin(user)) return;
+    const attrs: Attributes = {
+      user,
+      verb: info.verb,
+      isResource: info.isResource,
+      group: info.group,
+      resource: info.resource,
+      path: info.path,
+      ...(info.subresource !== undefined ? { subresource: info.subresource } : {}),
+      ...(info.namespace !== undefined ? { namespace: info.namespace } : {}),
+      ...(info.name !== undefined ? { name: info.name } : {}),
+    };
+    if (this.authorizer.authorize(attrs).allowed) return;
+    const message = info.isResource ? `${qualified(info.resource, info.group)}${info.name ? ` "${info.name}"` : ''} is forbidden: ${forbiddenMessage(attrs)}` : forbiddenMessage(attrs);
+    throw new ApiError(403, 'Forbidden', message, info.isResource ? { name: info.name ?? '', group: info.group, kind: info.resource } : {});
+  }
+
+  private route(ctx: Ctx, url: URL, host: string): Reply {
+    const { info } = ctx;
+    if (!info.isResource) {
+      if (ctx.info.verb !== 'get' && ctx.info.verb !== 'head') throw methodNotAllowed();
+      if (['/healthz', '/livez', '/readyz'].includes(url.pathname)) return { status: 200, body: 'ok' };
+      const doc = discovery(this.catalogue, url.pathname, host) ?? openapi(this.catalogue, url.pathname);
+      if (doc === undefined) throw notFoundPath();
+      return { status: 200, body: doc };
+    }
+    const type = resolveType(this.catalogue, info);
+    switch (info.verb) {
+      case 'get':
+        return get(ctx, type);
+      case 'list':
+        return list(ctx, type);
+      case 'create':
+        return create(ctx, type);
+      case 'update':
+        return update(ctx, type);
+      case 'patch':
+        return patch(ctx, type);
+      case 'delete':
+        return del(ctx, type);
+      case 'deletecollection':
+        return deleteCollection(ctx, type);
+      default:
+        throw methodNotAllowed();
+    }
+  }
+
+  /** Seeds an object directly (tests); the same rules as a create by the admin. */
+  objectCount(): number {
+    let n = 0;
+    for (const t of this.catalogue.all()) n += this.store.list(t).length;
+    return n;
+  }
+}
+
+export type { KubeObject };
