@@ -1,0 +1,206 @@
+// Phase 1 of the job: delete the finished Jobs that Fleet's gitops controller leaves behind.
+import type { V1Job } from '@kubernetes/client-node';
+import { audit } from '../audit.ts';
+import { isConflict, isForbidden, isNotFound, type KubeOp } from '../kube/errors.ts';
+import { listInPages } from '../kube/pager.ts';
+import { emptyTally, type PhaseResult, type RunContext, type Tally } from '../phase.ts';
+import { describeGitRepo, judgeJob, Retention, type JobPolicy, type Verdict } from './select.ts';
+
+export interface GitJobOptions {
+  namespaces: string[] | 'all';
+  /** Since completion (Complete condition / completionTime; Failed condition lastTransitionTime). */
+  minAgeMs: number;
+  /** Succeeded Jobs kept per GitRepo, newest first. */
+  keepLast: number;
+  /** Also delete failed Jobs, always keeping the newest failed Job of each GitRepo. */
+  deleteFailed: boolean;
+  pageSize: number;
+}
+
+const PHASE = 'gitjobs';
+
+/** Why the phase stopped early; the first one wins. */
+type Stop = { outcome: 'partial' | 'failed'; cause: string };
+
+/**
+ * Streams Jobs page by page and deletes the eligible ones, each delete conditional on the uid
+ * and resourceVersion of the Job as judged.
+ *
+ * Memory: one page at a time. With `keepLast > 0` or `deleteFailed`, a first streaming pass
+ * remembers only the keepLast newest succeeded and the newest failed Job per GitRepo (by owner
+ * uid), O(GitRepos × (keepLast + 1)); a second streaming pass judges and deletes. Otherwise
+ * there is a single pass. Never O(Jobs).
+ */
+export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): Promise<PhaseResult> {
+  const tally = emptyTally();
+  const result = (stop?: Stop): PhaseResult => ({
+    phase: PHASE,
+    outcome: stop?.outcome ?? 'completed',
+    ...(stop ? { cause: stop.cause } : {}),
+    tallies: { jobs: tally },
+  });
+  const policy: JobPolicy = { minAgeMs: options.minAgeMs, deleteFailed: options.deleteFailed };
+  const retention = new Retention(options.keepLast, options.deleteFailed);
+  const sources = jobSources(ctx, options);
+
+  // Pass 1 (only when a keep rule needs it). Any failure here means nothing is deleted.
+  if (retention.needsFirstPass) {
+    try {
+      for (const source of sources) {
+        for await (const page of source()) {
+          if (ctx.budget.aborted) return result(budgetStop(ctx.budget));
+          for (const job of page) retention.observe(job);
+        }
+      }
+    } catch (err) {
+      return result(listStop(err));
+    }
+  }
+
+  const deleter = new PageDeleter(ctx, tally);
+  try {
+    for (const source of sources) {
+      for await (const page of source()) {
+        if (deleter.stop) break;
+        if (ctx.budget.aborted) return result(budgetStop(ctx.budget));
+        const verdicts = page.map((job) => ({ job, verdict: judgeJob(job, policy, ctx.now(), retention) }));
+        await deleter.run(verdicts);
+      }
+      if (deleter.stop) break;
+    }
+  } catch (err) {
+    return result(deleter.stop ?? listStop(err));
+  }
+  ctx.logger.debug({ phase: PHASE, tally }, 'gitjobs phase done');
+  return result(deleter.stop ?? deleter.errorStop());
+}
+
+type JobSource = () => AsyncGenerator<V1Job[]>;
+
+/** One paged list per namespace, or one across all namespaces. */
+function jobSources(ctx: RunContext, options: GitJobOptions): JobSource[] {
+  const { access, logger } = ctx;
+  // Fleet's Jobs run one pod with backoffLimit 0, so a succeeded one has succeeded=1. The
+  // selector only narrows what the server sends; every item is still judged here.
+  const fieldSelector = options.deleteFailed ? undefined : 'status.successful=1';
+  const pager = { pageSize: options.pageSize, logger };
+  const select = fieldSelector ? { fieldSelector } : {};
+  if (options.namespaces === 'all') {
+    const op: KubeOp = { verb: 'list', resource: 'jobs.batch' };
+    return [() => listInPages<V1Job>(access, op, (page, o) => access.batch.listJobForAllNamespaces({ ...page, ...select }, o), pager)];
+  }
+  return [...new Set(options.namespaces)].map((namespace) => {
+    const op: KubeOp = { verb: 'list', resource: 'jobs.batch', namespace };
+    return () => listInPages<V1Job>(access, op, (page, o) => access.batch.listNamespacedJob({ namespace, ...page, ...select }, o), pager);
+  });
+}
+
+function listStop(err: unknown): Stop {
+  return { outcome: 'failed', cause: err instanceof Error ? err.message : String(err) };
+}
+
+/** `time budget spent` for the run's own timeout; a reason given on purpose (lock lost) is kept. */
+function budgetStop(budget: AbortSignal): Stop {
+  const reason: unknown = budget.reason;
+  const generic = reason instanceof Error && (reason.name === 'AbortError' || reason.name === 'TimeoutError');
+  const cause = typeof reason === 'string' ? reason : reason instanceof Error && !generic ? reason.message : 'time budget spent';
+  return { outcome: 'partial', cause };
+}
+
+type Judged = { job: V1Job; verdict: Verdict };
+
+/** Runs the deletes of one page concurrently and keeps the tally, the audit lines and the stop. */
+class PageDeleter {
+  readonly #ctx: RunContext;
+  readonly #tally: Tally;
+  stop: Stop | undefined;
+  #firstError: Error | undefined;
+
+  constructor(ctx: RunContext, tally: Tally) {
+    this.#ctx = ctx;
+    this.#tally = tally;
+  }
+
+  async run(page: Judged[]): Promise<void> {
+    const deletes: Array<Promise<void>> = [];
+    for (const { job, verdict } of page) {
+      if (verdict.action === 'ignore') continue;
+      const meta = job.metadata ?? {};
+      if (verdict.action === 'keep') {
+        this.#tally.kept++;
+        this.#ctx.logger.debug({ namespace: meta.namespace, name: meta.name, gitrepo: describeGitRepo(verdict.gitRepo), reason: verdict.reason }, 'kept Job');
+        continue;
+      }
+      deletes.push(this.#delete(meta.namespace ?? '', meta.name ?? '', verdict));
+    }
+    await Promise.all(deletes);
+  }
+
+  /** The first delete error as the cause of a `partial` outcome, when some deletes failed. */
+  errorStop(): Stop | undefined {
+    if (!this.#firstError) return undefined;
+    const more = this.#tally.errors > 1 ? ` (and ${this.#tally.errors - 1} more failed deletes)` : '';
+    return { outcome: 'partial', cause: `${this.#firstError.message}${more}` };
+  }
+
+  async #delete(namespace: string, name: string, verdict: Extract<Verdict, { action: 'delete' }>): Promise<void> {
+    const { access, logger, dryRun, budget } = this.#ctx;
+    const { uid, resourceVersion, reason } = verdict;
+    const record = { kind: 'Job', namespace, name, uid, gitrepo: describeGitRepo(verdict.gitRepo), reason };
+    if (this.stop) return;
+    if (budget.aborted) {
+      this.stop = budgetStop(budget);
+      return;
+    }
+    if (dryRun) {
+      this.#tally.deleted++;
+      audit(logger, { action: 'would-delete', ...record });
+      return;
+    }
+    const op: KubeOp = { verb: 'delete', resource: 'jobs.batch', namespace, name };
+    // Deletes wait in the access layer's queue; the budget and a 403 are checked again when a
+    // delete's turn comes, so a stop takes effect before the queued ones are sent.
+    let sent = false;
+    try {
+      await access.call(op, (requestOptions) => {
+        if (!sent && (this.stop || budget.aborted)) throw new NotSent();
+        sent = true;
+        return access.batch.deleteNamespacedJob(
+          { name, namespace, body: { propagationPolicy: 'Background', preconditions: { uid, resourceVersion } } },
+          requestOptions,
+        );
+      });
+      this.#tally.deleted++;
+      audit(logger, { action: 'delete', ...record });
+    } catch (err) {
+      if (!sent) {
+        this.stop ??= budgetStop(budget);
+        return;
+      }
+      this.#failed(err, record);
+    }
+  }
+
+  #failed(err: unknown, record: { kind: string; namespace: string; name: string; uid: string; gitrepo: string; reason: string }): void {
+    const { logger } = this.#ctx;
+    if (isNotFound(err) || isConflict(err)) {
+      this.#tally.skipped++;
+      audit(logger, { ...record, action: 'skip', reason: 'gone or changed since judged', judged: record.reason });
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (isForbidden(err)) {
+      this.stop ??= { outcome: 'failed', cause: `RBAC forbids deleting Jobs: ${message}` };
+      logger.error({ namespace: record.namespace, name: record.name }, this.stop.cause);
+      return;
+    }
+    this.#tally.errors++;
+    this.#firstError ??= err instanceof Error ? err : new Error(message);
+    logger.error({ namespace: record.namespace, name: record.name, uid: record.uid }, message);
+  }
+}
+
+/** Thrown inside a queued delete whose turn came after a stop: the request is not sent. */
+class NotSent extends Error {
+  override readonly name = 'NotSent';
+}
