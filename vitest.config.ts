@@ -14,12 +14,15 @@ export default defineConfig({
           hookTimeout: 60_000,
           // 2 cores: the integration suites start servers and child processes.
           maxWorkers: 2,
+          sequence: { groupOrder: 0 },
         },
       },
       {
         test: {
           name: 'k3s',
           include: ['test/k3s/**/*.test.ts'],
+          // After the default project, on its own: it may start a whole cluster.
+          sequence: { groupOrder: 1 },
           testTimeout: 600_000,
           hookTimeout: 600_000,
         },
