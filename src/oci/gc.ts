@@ -1,5 +1,13 @@
-// PLACEHOLDER owned by the OCI engineer: replaced by the real mark-then-sweep phase.
-import type { PhaseResult, RunContext } from '../phase.ts';
+// Phase 2 of the job: garbage-collect Fleet's OCI bundle storage. Mark what is in use, find
+// candidates (stale per-bundle secrets, orphans in the registries' catalogs), plan with a grace
+// period and a mass-delete brake, then sweep after a fresh re-check. Any doubt keeps the artifact.
+import { audit } from '../audit.ts';
+import { emptyTally, type PhaseOutcome, type PhaseResult, type RunContext } from '../phase.ts';
+import { addCatalogOrphans, anyStorageSecret, collectSecretCandidates, type CandidateSet } from './candidates.ts';
+import { markInUse } from './mark.ts';
+import { brakeCause, judgeCandidates, type Judgement, type KeepReason } from './plan.ts';
+import { RegistryPool } from './registries.ts';
+import { artifactAudit, budgetStop, Recheck, Sweeper, type Deletion, type OciTallies, type SweepStop } from './sweep.ts';
 
 export interface OciOptions {
   /** Artifacts younger than this are kept: Fleet pushes an artifact before it writes the Bundle. */
@@ -11,8 +19,132 @@ export interface OciOptions {
   massDeleteMin: number;
   registryTimeoutMs: number;
   pageSize: number;
+  /** The in-use set is listed again when older than this during the sweep. Default 30 s. */
+  recheckMaxAgeMs?: number;
+  /** Artifacts read or deleted at once. Default 4. */
+  registryConcurrency?: number;
+  /** Extra attempts of a registry request on transient failures. Default 3. */
+  registryRetries?: number;
+  /** Base of the registry retry backoff (ms); tests shorten it. Default 200. */
+  registryBackoffBaseMs?: number;
 }
 
-export async function collectOciGarbage(_ctx: RunContext, _options: OciOptions): Promise<PhaseResult> {
-  return { phase: 'oci', outcome: 'skipped', cause: 'not implemented yet', tallies: {} };
+const PHASE = 'oci';
+
+export async function collectOciGarbage(ctx: RunContext, options: OciOptions): Promise<PhaseResult> {
+  const { access, logger } = ctx;
+  const tallies: OciTallies = { artifacts: emptyTally(), secrets: emptyTally() };
+  const result = (outcome: PhaseOutcome, cause?: string): PhaseResult => ({
+    phase: PHASE,
+    outcome,
+    ...(cause ? { cause } : {}),
+    tallies: outcome === 'skipped' ? {} : { ociArtifacts: tallies.artifacts, ociSecrets: tallies.secrets },
+  });
+  const mark = () => markInUse(access, { pageSize: options.pageSize, logger, now: ctx.now, budget: ctx.budget });
+
+  try {
+    if (!(await anyStorageSecret(access))) return result('skipped', 'no OCI storage secret in any namespace');
+  } catch (err) {
+    return result('failed', `cannot list OCI storage secrets: ${message(err)}`);
+  }
+  const marked = await mark();
+  if (!marked.ok) return result(marked.outcome, marked.cause);
+  const inUse = marked.inUse;
+  tallies.artifacts.kept += inUse.ociCount;
+
+  const pool = new RegistryPool({
+    timeoutMs: options.registryTimeoutMs,
+    retries: options.registryRetries ?? 3,
+    wantDelete: !ctx.dryRun,
+    logger,
+    ...(options.registryBackoffBaseMs !== undefined ? { backoffBaseMs: options.registryBackoffBaseMs } : {}),
+  });
+  const keptFor = new Map<KeepReason, number>();
+  try {
+    let set: CandidateSet;
+    try {
+      set = await collectSecretCandidates(access, inUse, pool, { pageSize: options.pageSize, logger });
+    } catch (err) {
+      return result('failed', `cannot list OCI storage secrets: ${message(err)}`);
+    }
+    tallies.secrets.kept += set.secretsKept;
+    tallies.artifacts.kept += set.held.size;
+    await addCatalogOrphans(pool, set, inUse, { pageSize: options.pageSize, logger, budget: ctx.budget });
+
+    const concurrency = options.registryConcurrency ?? 4;
+    const judgements = await judgeCandidates(set.candidates.values(), pool, { minAgeMs: options.minAgeMs, now: ctx.now, logger, budget: ctx.budget, concurrency });
+    const deletions: Deletion[] = [];
+    let existing = 0;
+    for (const j of judgements) {
+      if (j.action !== 'ignore') existing++;
+      if (j.action === 'delete' || j.action === 'secrets-only') deletions.push(j);
+      else if (j.action === 'keep') keep(j, tallies, keptFor, pool);
+    }
+    const planned = deletions.filter((d) => d.action === 'delete').length;
+    const brake = options.allowMassDelete
+      ? undefined
+      : brakeCause({ planned, known: inUse.ociCount + existing, inUse: inUse.ociCount, ratio: options.massDeleteRatio, min: options.massDeleteMin });
+
+    let stop: SweepStop | undefined;
+    if (ctx.dryRun) {
+      reportPlan(ctx, pool, deletions, tallies);
+      if (brake) logger.warn({ phase: PHASE }, `${brake} (dry run: a real run would stop here)`);
+    } else if (brake) {
+      logger.warn({ phase: PHASE, planned, known: inUse.ociCount + existing, inUse: inUse.ociCount }, brake);
+      for (const d of deletions) {
+        if (d.action === 'delete') tallies.artifacts.kept++;
+        tallies.secrets.kept += d.candidate.secrets.length;
+      }
+    } else if (deletions.length > 0) {
+      const recheck = new Recheck(mark, options.recheckMaxAgeMs ?? 30_000, ctx.now);
+      const sweeper = new Sweeper(ctx, pool, recheck, tallies);
+      await sweeper.run(deletions, { concurrency });
+      stop = sweeper.outcome();
+    }
+
+    const causes = [
+      ...(brake ? [ctx.dryRun ? `${brake} (dry run)` : brake] : []),
+      ...(stop ? [stop.cause] : []),
+      ...pool.failures(),
+      ...(keptFor.get('budget') && !stop ? [budgetStop(ctx.budget).cause] : []),
+      ...(keptFor.get('read-error') ? [`${keptFor.get('read-error')} artifact(s) could not be read and were kept (see the warnings)`] : []),
+    ];
+    const outcome: PhaseOutcome = stop?.outcome === 'failed' ? 'failed' : causes.length > 0 ? 'partial' : 'completed';
+    return result(outcome, causes.length > 0 ? causes.join('; ') : undefined);
+  } catch (err) {
+    // Unexpected: stop here rather than guess.
+    return result('failed', `oci storage phase stopped: ${message(err)}`);
+  } finally {
+    await pool.close();
+    logger.info(
+      { phase: PHASE, inUse: inUse.size, artifacts: tallies.artifacts, secrets: tallies.secrets, keptFor: Object.fromEntries(keptFor), registryRequests: pool.requestCount },
+      'oci storage phase done',
+    );
+  }
+}
+
+function keep(j: Extract<Judgement, { action: 'keep' }>, tallies: OciTallies, keptFor: Map<KeepReason, number>, pool: RegistryPool): void {
+  tallies.artifacts.kept++;
+  tallies.secrets.kept += j.candidate.secrets.length;
+  keptFor.set(j.why, (keptFor.get(j.why) ?? 0) + 1);
+  if (j.why === 'registry-down') pool.keptForFailure(j.candidate.registry);
+  if (j.why === 'read-error') tallies.artifacts.errors++;
+}
+
+/** Dry run: the plan as audit lines, nothing changed. */
+function reportPlan(ctx: RunContext, pool: RegistryPool, deletions: Deletion[], tallies: OciTallies): void {
+  for (const d of deletions) {
+    if (d.action === 'delete') {
+      tallies.artifacts.deleted++;
+      audit(ctx.logger, { action: 'would-delete', ...artifactAudit(pool, d) });
+    }
+    for (const s of d.candidate.secrets) {
+      tallies.secrets.deleted++;
+      audit(ctx.logger, { action: 'would-delete', kind: 'Secret', namespace: s.namespace, name: s.name, uid: s.uid, reason: `OCI storage secret of stale artifact ${d.candidate.contentsId}` });
+    }
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -1,0 +1,59 @@
+// Benchmark (not a test): the OCI phase against a real docker-registry and the API test server.
+// Seeds in-use and stale artifacts (each stale one with Fleet's secret and two clones) and
+// orphans, runs the phase once, and prints artifacts/s and requests per deleted artifact.
+// `node bench/oci.ts --help`. Needs docker-registry and skopeo; says so and exits 0 without.
+import { parseArgs } from 'node:util';
+import pLimit from 'p-limit';
+import { findTool } from '../test/registry/tools.ts';
+import { gcEnv, type ArtifactSpec } from '../test/oci/gc-env.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    stale: { type: 'string', default: '30' },
+    orphans: { type: 'string', default: '10' },
+    'in-use': { type: 'string', default: '40' },
+    concurrency: { type: 'string', default: '4' },
+    'page-size': { type: 'string', default: '500' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  console.log(`usage: node bench/oci.ts [--stale 30] [--orphans 10] [--in-use 40] [--concurrency 4] [--page-size 500]
+Seeds the artifacts, deletes the stale ones and the orphans in one run of the OCI phase.`);
+  process.exit(0);
+}
+const missing = ['docker-registry', 'skopeo'].filter((t) => !findTool(t));
+if (missing.length > 0) {
+  console.log(`bench/oci.ts skipped: ${missing.join(', ')} not installed`);
+  process.exit(0);
+}
+
+const n = (v: string | undefined) => Number(v);
+const env = await gcEnv();
+try {
+  const specs: ArtifactSpec[] = [
+    ...Array.from({ length: n(args['in-use']) }, (): ArtifactSpec => ({ use: 'bundle' })),
+    ...Array.from({ length: n(args.stale) }, (): ArtifactSpec => ({ use: 'none' })),
+    ...Array.from({ length: n(args.orphans) }, (): ArtifactSpec => ({ use: 'none', secrets: false })),
+  ];
+  const seedLimit = pLimit(4);
+  const seedStart = performance.now();
+  await Promise.all(specs.map((s) => seedLimit(() => env.artifact(s))));
+  console.log(`seeded ${specs.length} artifacts in ${((performance.now() - seedStart) / 1000).toFixed(1)}s`);
+  await env.mark();
+  const kubeBefore = env.kube.access.requestCount;
+
+  const started = performance.now();
+  const result = await env.run({ registryConcurrency: n(args.concurrency), pageSize: n(args['page-size']), registryRetries: 3 });
+  const seconds = (performance.now() - started) / 1000;
+
+  const registryRequests = (await env.registryRequests()).length;
+  const deleted = result.tallies.ociArtifacts?.deleted ?? 0;
+  const kubeRequests = env.kube.access.requestCount - kubeBefore;
+  console.log(`outcome ${result.outcome}${result.cause ? ` (${result.cause})` : ''}`);
+  console.log(`deleted ${deleted} artifacts and ${result.tallies.ociSecrets?.deleted ?? 0} secrets in ${seconds.toFixed(2)}s (${(deleted / seconds).toFixed(1)} artifacts/s)`);
+  console.log(`registry requests ${registryRequests} (${(registryRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, catalog and auth included)`);
+  console.log(`kube requests ${kubeRequests} (${(kubeRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, lists and secret deletes included)`);
+} finally {
+  await env.close();
+}

@@ -1,0 +1,183 @@
+// Candidates: artifacts no Bundle or BundleDeployment uses. (a) From Fleet's per-bundle secrets
+// (named by a contents id), each with every secret of that name. (b) Orphans: repositories
+// directly under a connection secret's path prefix, named by a contents id nothing names.
+// Only the candidates are kept; secret pages are dropped as soon as they are read.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { KubeAccess } from '../kube/access.ts';
+import type { KubeOp } from '../kube/errors.ts';
+import { listInPages } from '../kube/pager.ts';
+import type { Logger } from '../log.ts';
+import type { InUseSet } from './mark.ts';
+import { RegistryError } from './registry/index.ts';
+import type { RegistryPool } from './registries.ts';
+import { isContentsId, OCI_STORAGE_SECRET_TYPE, parseStorageSecret, type RegistryConnection } from './storage-secret.ts';
+
+/** What a Secret delete needs to be conditional on the object as judged. */
+export interface SecretRef {
+  namespace: string;
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  /** creationTimestamp, epoch ms. */
+  createdAt?: number;
+}
+
+export interface Candidate {
+  contentsId: string;
+  /** RegistryPool key of the connection that reaches the artifact. */
+  registry: string;
+  /** Every OCI storage secret of that name, across namespaces; none for a catalog orphan. */
+  secrets: SecretRef[];
+  origin: 'secret' | 'catalog';
+}
+
+export interface CandidateSet {
+  /** By contents id, in the order found. */
+  candidates: Map<string, Candidate>;
+  /** Ids named by a malformed or inconsistent secret: their secrets and artifact are kept. */
+  held: Set<string>;
+  /** One pool key per distinct storage reference named by a connection secret. */
+  catalogRegistries: string[];
+  /** Secrets named by a contents id that stay: in use, or held. */
+  secretsKept: number;
+}
+
+const SECRET_SELECTOR = `type=${OCI_STORAGE_SECRET_TYPE}`;
+const secretsOp: KubeOp = { verb: 'list', resource: 'secrets' };
+
+/** Any OCI storage secret at all? One small request, so clusters without OCI storage stop here. */
+export async function anyStorageSecret(access: KubeAccess): Promise<boolean> {
+  const page = await access.call(secretsOp, (o) => access.core.listSecretForAllNamespaces({ fieldSelector: SECRET_SELECTOR, limit: 1 }, o));
+  return page.items.length > 0;
+}
+
+export interface CollectOptions {
+  pageSize: number;
+  logger: Logger;
+}
+
+/** Streams the OCI storage secrets of all namespaces; a failed list throws (nothing is swept then). */
+export async function collectSecretCandidates(access: KubeAccess, inUse: InUseSet, pool: RegistryPool, options: CollectOptions): Promise<CandidateSet> {
+  const { logger } = options;
+  const set: CandidateSet = { candidates: new Map(), held: new Set(), catalogRegistries: [], secretsKept: 0 };
+  const catalogByReference = new Map<string, string>();
+  const heldSecrets = new Map<string, number>();
+  // Every malformed secret gets its own line; the id is held from then on.
+  const hold = (id: string, why: string) => {
+    logger.warn({ contentsId: id }, why);
+    set.held.add(id);
+    heldSecrets.set(id, (heldSecrets.get(id) ?? 0) + 1);
+  };
+
+  const pages = listInPages<V1Secret>(access, secretsOp, (page, o) => access.core.listSecretForAllNamespaces({ fieldSelector: SECRET_SELECTOR, ...page }, o), options);
+  for await (const page of pages) {
+    for (const secret of page) {
+      // The field selector narrows; the type is still checked here.
+      if (secret.type !== OCI_STORAGE_SECRET_TYPE) continue;
+      const name = secret.metadata?.name ?? '';
+      const named = isContentsId(name);
+      if (named && inUse.has(name)) {
+        set.secretsKept++;
+        continue;
+      }
+      let conn: RegistryConnection;
+      try {
+        conn = parseStorageSecret(secret);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        if (named) hold(name, `${message}; it, every secret of that name and its artifact are kept`);
+        else logger.warn({ secret: `${secret.metadata?.namespace}/${name}` }, `${message}; this connection is not used`);
+        continue;
+      }
+      if (!named) {
+        const key = pool.add(conn);
+        const where = referenceKey(conn);
+        if (!catalogByReference.has(where)) {
+          catalogByReference.set(where, key);
+          set.catalogRegistries.push(key);
+        }
+        continue;
+      }
+      const ref = secretRef(secret);
+      if (set.held.has(name)) {
+        heldSecrets.set(name, (heldSecrets.get(name) ?? 0) + 1);
+        continue;
+      }
+      const key = pool.add(conn);
+      const existing = set.candidates.get(name);
+      if (!existing) {
+        set.candidates.set(name, { contentsId: name, registry: key, secrets: [ref], origin: 'secret' });
+      } else if (referenceKey(pool.connection(existing.registry)) === referenceKey(conn)) {
+        existing.secrets.push(ref);
+      } else {
+        // Copies of one connection that disagree on where the artifact lives: not ours to guess.
+        set.candidates.delete(name);
+        heldSecrets.set(name, existing.secrets.length);
+        hold(name, `OCI storage secrets named ${name} point at different registries (${pool.reference(existing.registry)}, ${conn.reference}); they and the artifact are kept`);
+      }
+    }
+  }
+  for (const id of set.held) {
+    const candidate = set.candidates.get(id);
+    set.secretsKept += (heldSecrets.get(id) ?? 0) + (candidate?.secrets.length ?? 0);
+    set.candidates.delete(id);
+  }
+  return set;
+}
+
+/** Registry, scheme and path prefix: two connections with equal keys reach the same repositories. */
+function referenceKey(conn: RegistryConnection): string {
+  return `${conn.basicHTTP ? 'http' : 'https'}://${conn.host.toLowerCase()}/${conn.pathPrefix}`;
+}
+
+function secretRef(secret: V1Secret): SecretRef {
+  const meta = secret.metadata ?? {};
+  const created = meta.creationTimestamp ? new Date(meta.creationTimestamp).getTime() : Number.NaN;
+  return {
+    namespace: meta.namespace ?? '',
+    name: meta.name ?? '',
+    uid: meta.uid ?? '',
+    resourceVersion: meta.resourceVersion ?? '',
+    ...(Number.isNaN(created) ? {} : { createdAt: created }),
+  };
+}
+
+/**
+ * Catalog failures that only mean "no orphan search here": the secrets' artifacts still go on.
+ * Not `unauthorized`: refused credentials fail every other request too (a registry that merely
+ * withholds the catalog answers 403, or 401 insufficient_scope, which the client calls forbidden).
+ */
+const CATALOG_UNAVAILABLE = new Set<RegistryError['kind']>(['forbidden', 'unsupported', 'not-found', 'protocol']);
+
+export interface CatalogOptions {
+  pageSize: number;
+  logger: Logger;
+  budget: AbortSignal;
+}
+
+/**
+ * Adds orphans: repositories directly under each connection's prefix whose name is a contents
+ * id that no Bundle, BundleDeployment or secret names. A catalog that is forbidden or missing
+ * is reported once per registry; an unreachable registry is taken out of the run.
+ */
+export async function addCatalogOrphans(pool: RegistryPool, set: CandidateSet, inUse: InUseSet, options: CatalogOptions): Promise<void> {
+  for (const key of set.catalogRegistries) {
+    if (pool.down(key)) continue;
+    try {
+      for await (const names of pool.client(key).catalog(options.pageSize)) {
+        for (const name of names) {
+          // The client gives names relative to the prefix; a '/' means deeper than directly under it.
+          if (!isContentsId(name) || inUse.has(name) || set.candidates.has(name) || set.held.has(name)) continue;
+          set.candidates.set(name, { contentsId: name, registry: key, secrets: [], origin: 'catalog' });
+        }
+        if (options.budget.aborted) return;
+      }
+    } catch (err) {
+      if (err instanceof RegistryError && CATALOG_UNAVAILABLE.has(err.kind)) {
+        options.logger.warn({ registry: pool.reference(key), kind: err.kind }, `${err.message}; orphans without a secret are not searched in this registry`);
+        continue;
+      }
+      if (!pool.fail(key, err)) throw err;
+    }
+  }
+}

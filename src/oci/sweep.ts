@@ -1,0 +1,251 @@
+// Sweep: delete what the plan judged stale, each artifact only after a fresh look at what is in
+// use, and its secrets only after the artifact is gone (they hold the credentials and the
+// record that it exists). Every Secret delete is conditional on the uid and resourceVersion
+// the plan saw.
+import pLimit from 'p-limit';
+import { audit } from '../audit.ts';
+import { isConflict, isNotFound, type KubeOp } from '../kube/errors.ts';
+import type { RunContext, Tally } from '../phase.ts';
+import type { Candidate, SecretRef } from './candidates.ts';
+import type { InUseSet, MarkResult } from './mark.ts';
+import { formatAge, type Judgement } from './plan.ts';
+import type { RegistryPool } from './registries.ts';
+
+export type Deletion = Extract<Judgement, { action: 'delete' | 'secrets-only' }>;
+
+export interface OciTallies {
+  artifacts: Tally;
+  secrets: Tally;
+}
+
+/** Why the sweep stopped early; the first one wins. */
+export interface SweepStop {
+  outcome: 'partial' | 'failed';
+  cause: string;
+}
+
+/**
+ * The in-use set the sweep checks against, taken again when older than `maxAgeMs`. Concurrent
+ * callers share one refresh. A failed refresh throws: nothing is deleted without a current set.
+ */
+export class Recheck {
+  readonly #take: () => Promise<MarkResult>;
+  readonly #maxAgeMs: number;
+  readonly #now: () => Date;
+  #current: Promise<{ inUse: InUseSet; at: number }> | undefined;
+
+  constructor(take: () => Promise<MarkResult>, maxAgeMs: number, now: () => Date) {
+    this.#take = take;
+    this.#maxAgeMs = maxAgeMs;
+    this.#now = now;
+  }
+
+  async current(): Promise<InUseSet> {
+    const pending = this.#current;
+    if (pending) {
+      const { inUse, at } = await pending;
+      // Age counts from when the listing finished: a listing slower than maxAge must not loop.
+      if (this.#now().getTime() - at <= this.#maxAgeMs) return inUse;
+      // Only the first caller to see it stale replaces it; the others wait for that refresh.
+      if (this.#current === pending) this.#current = undefined;
+    }
+    this.#current ??= this.#refresh();
+    return (await this.#current).inUse;
+  }
+
+  async #refresh(): Promise<{ inUse: InUseSet; at: number }> {
+    const marked = await this.#take();
+    if (!marked.ok) {
+      this.#current = undefined;
+      throw new RecheckError(marked.outcome === 'partial' ? 'partial' : 'failed', `re-check of what is in use failed, nothing more deleted: ${marked.cause}`);
+    }
+    return { inUse: marked.inUse, at: this.#now().getTime() };
+  }
+}
+
+export class RecheckError extends Error {
+  override readonly name = 'RecheckError';
+  readonly outcome: 'partial' | 'failed';
+  constructor(outcome: 'partial' | 'failed', message: string) {
+    super(message);
+    this.outcome = outcome;
+  }
+}
+
+export interface SweepOptions {
+  concurrency: number;
+}
+
+export class Sweeper {
+  readonly #ctx: RunContext;
+  readonly #pool: RegistryPool;
+  readonly #recheck: Recheck;
+  readonly #tallies: OciTallies;
+  stop: SweepStop | undefined;
+  /** Per-object failures that did not take a registry down: the first message, and how many. */
+  #firstError: string | undefined;
+  #errorCount = 0;
+
+  constructor(ctx: RunContext, pool: RegistryPool, recheck: Recheck, tallies: OciTallies) {
+    this.#ctx = ctx;
+    this.#pool = pool;
+    this.#recheck = recheck;
+    this.#tallies = tallies;
+  }
+
+  async run(deletions: Deletion[], options: SweepOptions): Promise<void> {
+    const limit = pLimit(options.concurrency);
+    await Promise.all(deletions.map((d) => limit(() => this.#one(d))));
+  }
+
+  /** The stop, else a partial outcome naming the first failed delete. */
+  outcome(): SweepStop | undefined {
+    if (this.stop) return this.stop;
+    if (!this.#firstError) return undefined;
+    const more = this.#errorCount > 1 ? ` (and ${this.#errorCount - 1} more failures)` : '';
+    return { outcome: 'partial', cause: `${this.#firstError}${more}` };
+  }
+
+  async #one(d: Deletion): Promise<void> {
+    const { candidate } = d;
+    const { contentsId: id, registry } = candidate;
+    if (!this.stop && this.#ctx.budget.aborted) this.stop = budgetStop(this.#ctx.budget);
+    if (this.stop) return this.#keep(d);
+    if (this.#pool.down(registry)) {
+      this.#pool.keptForFailure(registry);
+      return this.#keep(d);
+    }
+
+    let inUse: InUseSet;
+    try {
+      inUse = await this.#recheck.current();
+    } catch (err) {
+      this.stop ??= err instanceof RecheckError ? { outcome: err.outcome, cause: err.message } : { outcome: 'failed', cause: String(err) };
+      return this.#keep(d);
+    }
+    if (inUse.has(id)) return this.#skip(d, 'in use again at re-check');
+
+    const client = this.#pool.client(registry);
+    const record = this.#artifactRecord(d);
+    let current;
+    try {
+      current = await client.resolve(id);
+    } catch (err) {
+      return this.#registryFailure(d, err);
+    }
+    if (d.action === 'delete') {
+      if (current && current.digest !== d.digest) return this.#skip(d, `changed since judged: latest now points at ${current.digest}`);
+      if (!current) {
+        this.#tallies.artifacts.skipped++;
+        audit(this.#ctx.logger, { action: 'skip', ...record, reason: 'artifact gone since judged; deleting its secrets' });
+      } else {
+        try {
+          const outcome = await client.deleteManifest(id, d.digest);
+          if (outcome === 'already-gone') {
+            this.#tallies.artifacts.skipped++;
+            audit(this.#ctx.logger, { action: 'skip', ...record, reason: 'artifact gone since judged; deleting its secrets' });
+          } else {
+            this.#tallies.artifacts.deleted++;
+            audit(this.#ctx.logger, { action: 'delete', ...record });
+          }
+        } catch (err) {
+          return this.#registryFailure(d, err);
+        }
+      }
+    } else if (current) {
+      return this.#skip(d, `artifact appeared since judged (${current.digest})`);
+    }
+    await this.#deleteSecrets(candidate);
+  }
+
+  #artifactRecord(d: Deletion) {
+    return artifactAudit(this.#pool, d);
+  }
+
+  async #deleteSecrets(candidate: Candidate): Promise<void> {
+    for (const secret of candidate.secrets) await this.#deleteSecret(secret, candidate.contentsId);
+  }
+
+  async #deleteSecret(secret: SecretRef, id: string): Promise<void> {
+    const { access, logger } = this.#ctx;
+    const { namespace, name, uid, resourceVersion } = secret;
+    const op: KubeOp = { verb: 'delete', resource: 'secrets', namespace, name };
+    const record = { kind: 'Secret', namespace, name, uid };
+    try {
+      await access.call(op, (o) => access.core.deleteNamespacedSecret({ name, namespace, body: { preconditions: { uid, resourceVersion } } }, o));
+      this.#tallies.secrets.deleted++;
+      audit(logger, { action: 'delete', ...record, reason: `OCI storage secret of deleted artifact ${id}` });
+    } catch (err) {
+      if (isNotFound(err) || isConflict(err)) {
+        this.#tallies.secrets.skipped++;
+        audit(logger, { action: 'skip', ...record, reason: 'gone or changed since judged' });
+        return;
+      }
+      this.#tallies.secrets.errors++;
+      this.#error(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  #registryFailure(d: Deletion, err: unknown): void {
+    const { registry, contentsId } = d.candidate;
+    if (this.#pool.fail(registry, err)) {
+      this.#pool.keptForFailure(registry);
+      this.#tallies.artifacts.errors++;
+      this.#tallies.secrets.kept += d.candidate.secrets.length;
+      return;
+    }
+    this.#tallies.artifacts.errors++;
+    this.#tallies.secrets.kept += d.candidate.secrets.length;
+    const message = err instanceof Error ? err.message : String(err);
+    this.#ctx.logger.warn({ registry: this.#pool.reference(registry), contentsId }, `cannot delete artifact ${contentsId}: ${message}; it and its secrets are kept`);
+    this.#error(message);
+  }
+
+  #error(message: string): void {
+    this.#errorCount++;
+    this.#firstError ??= message;
+    this.#ctx.logger.warn({ phase: 'oci' }, message);
+  }
+
+  #keep(d: Deletion): void {
+    if (d.action === 'delete') this.#tallies.artifacts.kept++;
+    this.#tallies.secrets.kept += d.candidate.secrets.length;
+  }
+
+  #skip(d: Deletion, reason: string): void {
+    const { logger } = this.#ctx;
+    if (d.action === 'delete') {
+      this.#tallies.artifacts.skipped++;
+      audit(logger, { action: 'skip', ...this.#artifactRecord(d), reason });
+    }
+    for (const s of d.candidate.secrets) {
+      this.#tallies.secrets.skipped++;
+      audit(logger, { action: 'skip', kind: 'Secret', namespace: s.namespace, name: s.name, uid: s.uid, reason });
+    }
+  }
+}
+
+/** The audit fields of an artifact: registry, repository, digest, age and why it is stale. */
+export function artifactAudit(pool: RegistryPool, d: Deletion) {
+  const { contentsId } = d.candidate;
+  const client = pool.client(d.candidate.registry);
+  return {
+    kind: 'OCIArtifact',
+    name: client.repoPath(contentsId),
+    registry: pool.connection(d.candidate.registry).host,
+    contentsId,
+    ...(d.action === 'delete' ? { digest: d.digest } : {}),
+    age: formatAge(d.age.ms),
+    ageFrom: d.age.source,
+    ...(d.age.created ? { created: d.age.created } : {}),
+    reason: d.reason,
+  };
+}
+
+/** `time budget spent` for the run's own timeout; a reason given on purpose (lock lost) is kept. */
+export function budgetStop(budget: AbortSignal): SweepStop {
+  const reason: unknown = budget.reason;
+  const generic = reason instanceof Error && (reason.name === 'AbortError' || reason.name === 'TimeoutError');
+  const cause = typeof reason === 'string' ? reason : reason instanceof Error && !generic ? reason.message : 'time budget spent';
+  return { outcome: 'partial', cause };
+}

@@ -1,0 +1,173 @@
+// The OCI phase when something is wrong: no Fleet, no OCI storage, reads forbidden, malformed
+// secrets, a registry that refuses deletes or goes away in the middle of the sweep. Whatever
+// goes wrong, nothing that might be in use is deleted, and secrets outlive their artifact.
+import { afterEach, expect, it } from 'vitest';
+import { describeWithTools } from '../registry/tools.ts';
+import { beforeRecheck, BUNDLE_NS, CLUSTER_NS, credentialsIn, gcEnv, type GcEnv } from './gc-env.ts';
+
+let env: GcEnv | undefined;
+afterEach(async () => {
+  await env?.close();
+  env = undefined;
+});
+
+const warnings = (e: GcEnv) => e.kube.lines.filter((l) => l.level === 'warn').map((l) => l.msg);
+
+describeWithTools('OCI garbage collection when things go wrong', ['docker-registry', 'skopeo'], () => {
+  it('Fleet CRDs absent: skipped, saying so, without touching the registry', async () => {
+    env = await gcEnv({ crds: false });
+    await env.mark();
+
+    const result = await env.run();
+
+    expect(result).toMatchObject({ phase: 'oci', outcome: 'skipped', cause: expect.stringMatching(/Fleet CRDs not installed/) });
+    expect(await env.registryRequests()).toEqual([]);
+  });
+
+  it('no OCI storage secret anywhere: skipped, saying so', async () => {
+    env = await gcEnv({ connectionSecret: false });
+    env.server.requests.reset();
+    const result = await env.run();
+    expect(result).toMatchObject({ outcome: 'skipped', cause: 'no OCI storage secret in any namespace' });
+    expect(env.server.requests.count({ resource: 'bundles' })).toBe(0);
+  });
+
+  it('Bundle list forbidden: failed, and nothing deleted', async () => {
+    env = await gcEnv();
+    const stale = await env.artifact({ use: 'none' });
+    const orphan = await env.artifact({ use: 'none', secrets: false });
+    env.server.faults.add({ verb: 'list', group: 'fleet.cattle.io', resource: 'bundles', status: 403, message: 'bundles.fleet.cattle.io is forbidden: User "system:serviceaccount:cattle-fleet-system:fleet-cleanup" cannot list resource "bundles"' });
+    await env.mark();
+
+    const result = await env.run({ allowMassDelete: true });
+
+    expect(result.outcome).toBe('failed');
+    expect(result.cause).toMatch(/list bundles\.fleet\.cattle\.io in all namespaces: 403 Forbidden/);
+    expect(await env.registryRequests()).toEqual([]);
+    expect(env.server.requests.count({ verb: 'delete' })).toBe(0);
+    expect(await env.status(stale)).toBe(200);
+    expect(await env.status(orphan)).toBe(200);
+    expect(await env.secretsLeft(stale)).toHaveLength(stale.secrets.length);
+  });
+
+  it('the re-check list fails: failed, and nothing deleted', async () => {
+    env = await gcEnv();
+    const stale = await env.artifact({ use: 'none' });
+    const e = env;
+    // From the re-check on, BundleDeployments (listed after Bundles) are forbidden.
+    const recheck = beforeRecheck(e, () => {
+      e.server.faults.add({ verb: 'list', group: 'fleet.cattle.io', resource: 'bundledeployments', status: 403 });
+    });
+
+    const result = await env.run({ allowMassDelete: true });
+
+    expect(recheck.looks()).toBe(2);
+    expect(result.outcome).toBe('failed');
+    expect(result.cause).toMatch(/re-check of what is in use failed, nothing more deleted/);
+    expect(await env.status(stale)).toBe(200);
+    expect(await env.secretsLeft(stale)).toHaveLength(stale.secrets.length);
+    expect(env.server.requests.count({ verb: 'delete' })).toBe(0);
+  });
+
+  it('malformed secrets: one warning naming the secret and the key; it and its artifact are kept, the rest goes on', async () => {
+    env = await gcEnv();
+    await env.artifact({ use: 'bundle' });
+    await env.artifact({ use: 'bundle' });
+    const stale = await env.artifact({ use: 'none' });
+    const damaged = await env.artifact({ use: 'none' });
+    // One clone of the damaged artifact's secrets says something that is not a boolean.
+    const bad = { namespace: CLUSTER_NS[1]!, name: damaged.contentsId };
+    await env.seeder.core.patchNamespacedSecret({ namespace: bad.namespace, name: bad.name, body: [{ op: 'add', path: '/data/basicHTTP', value: Buffer.from('maybe').toString('base64') }] });
+    // A connection secret with no reference at all.
+    await env.seeder.rawStorageSecret(BUNDLE_NS, 'broken-storage', { username: 'someone', password: 'hunter2-not-logged' });
+
+    const result = await env.run();
+
+    const lines = warnings(env);
+    expect(lines.filter((m) => m.includes(`${bad.namespace}/${bad.name}`))).toEqual([expect.stringMatching(/key "basicHTTP" is not a boolean/)]);
+    expect(lines.filter((m) => m.includes(`${BUNDLE_NS}/broken-storage`))).toEqual([expect.stringMatching(/key "reference" is missing/)]);
+    expect(env.kube.text()).not.toContain('hunter2-not-logged');
+    expect(await env.status(damaged)).toBe(200);
+    expect(await env.secretsLeft(damaged)).toHaveLength(damaged.secrets.length);
+    expect(await env.status(stale)).toBe(404);
+    expect(await env.secretsLeft(stale)).toEqual([]);
+    expect(result.outcome).toBe('completed');
+    expect(result.tallies.ociArtifacts).toMatchObject({ deleted: 1 });
+  });
+
+  it('deletes disabled (405): one clear line for the registry, artifacts and secrets kept, partial', async () => {
+    env = await gcEnv({ registry: { deleteEnabled: false } });
+    await env.artifact({ use: 'bundle' });
+    await env.artifact({ use: 'bundle' });
+    await env.artifact({ use: 'bundle' });
+    const stale = [await env.artifact({ use: 'none' }), await env.artifact({ use: 'none' }), await env.artifact({ use: 'none', secrets: false })];
+
+    const result = await env.run({ registryConcurrency: 1 });
+
+    expect(result.outcome).toBe('partial');
+    expect(result.cause).toMatch(new RegExp(`registry ${env.registry.host}/fleet/bundles refuses deletes \\(405\\).*3 artifacts kept`));
+    expect(warnings(env).filter((m) => /refuses deletes/.test(m))).toHaveLength(1);
+    for (const a of stale) expect(await env.status(a)).toBe(200);
+    expect(await env.secretsLeft(...stale)).toHaveLength(stale.flatMap((a) => a.secrets).length);
+    expect(env.server.requests.count({ verb: 'delete' })).toBe(0);
+    expect(result.tallies.ociArtifacts).toMatchObject({ deleted: 0 });
+  });
+
+  it('registry stopped in the middle of the sweep: what was not deleted keeps its secrets; the next run finishes', async () => {
+    env = await gcEnv();
+    for (let i = 0; i < 3; i++) await env.artifact({ use: 'bundle' });
+    const stale = [await env.artifact({ use: 'none' }), await env.artifact({ use: 'none' }), await env.artifact({ use: 'none' })];
+    const e = env;
+    // The first secret delete comes right after the first artifact is gone: stop the registry then.
+    const stopper = e.server.faults.add({ verb: 'delete', resource: 'secrets', times: 1, before: () => e.registry.stop() });
+
+    const first = await e.run({ registryConcurrency: 1 });
+
+    expect(stopper.hits).toBe(1);
+    expect(first.outcome).toBe('partial');
+    expect(first.cause).toMatch(new RegExp(`registry ${e.registry.host}/fleet/bundles is unreachable: connection refused.*2 artifacts kept`));
+    expect(warnings(e).filter((m) => /is unreachable/.test(m))).toHaveLength(1);
+    expect(first.tallies.ociArtifacts).toMatchObject({ deleted: 1 });
+    await e.registry.start();
+    // Which one went first depends on list order; exactly one is gone, with its secrets.
+    const statuses = await Promise.all(stale.map((a) => e.status(a)));
+    expect([...statuses].sort()).toEqual([200, 200, 404]);
+    const gone = stale.filter((_, i) => statuses[i] === 404);
+    const left = stale.filter((_, i) => statuses[i] === 200);
+    expect(await e.secretsLeft(...gone)).toEqual([]);
+    expect(await e.secretsLeft(...left)).toHaveLength(left.flatMap((a) => a.secrets).length);
+
+    const second = await e.run();
+    expect(second.outcome).toBe('completed');
+    for (const a of stale) expect(await e.status(a)).toBe(404);
+    expect(await e.secretsLeft(...stale)).toEqual([]);
+    expect(second.tallies.ociArtifacts).toMatchObject({ deleted: 2 });
+  });
+
+  it('TLS registry whose CA the secret does not carry: one TLS line, kept, partial; no credential logged', async () => {
+    env = await gcEnv({ registry: { tls: true, auth: 'htpasswd' } });
+    const e = env;
+    const conn = e.registry.connection('fleet/bundles');
+    const { cacerts: _dropped, ...withoutCa } = conn;
+    // A second connection to the same registry without the CA: Fleet would fail the same way.
+    await e.seeder.namespace('fleet-local');
+    await e.seeder.connectionSecret('fleet-local', withoutCa, 'no-ca');
+    await e.artifact({ use: 'bundle' });
+    await e.artifact({ use: 'bundle' });
+    const stale = await e.artifact({ use: 'none' });
+    const staleNoCa = await e.artifact({ use: 'none', secrets: false });
+    await e.seeder.artifactSecrets(staleNoCa.contentsId, withoutCa, { bundle: BUNDLE_NS });
+    staleNoCa.secrets.push({ namespace: BUNDLE_NS, name: staleNoCa.contentsId });
+
+    const result = await e.run();
+
+    expect(result.outcome).toBe('partial');
+    expect(result.cause).toMatch(/TLS error.*unknown CA/);
+    expect(await e.status(staleNoCa)).toBe(200);
+    expect(await e.secretsLeft(staleNoCa)).toHaveLength(1);
+    expect(await e.status(stale)).toBe(404);
+    expect(await e.secretsLeft(stale)).toEqual([]);
+    expect(warnings(e).filter((m) => /TLS error/.test(m))).toHaveLength(1);
+    expect(credentialsIn(e)).toEqual([]);
+  });
+});
