@@ -1,0 +1,178 @@
+import { hostname } from 'node:os';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeAccess } from '../kube/access.ts';
+import { loadKubeConfig, KubeConfigError, podNamespace } from '../kube/config.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { cleanupGitJobs } from '../gitjobs/cleanup.ts';
+import { collectOciGarbage } from '../oci/gc.ts';
+import type { PhaseResult, RunContext } from '../phase.ts';
+import { acquireMarker, MarkerError, type Acquired, type MarkerLock } from '../marker/lock.ts';
+import { buildSummary, overallCause, overallStatus } from '../marker/summary.ts';
+import { formatDuration } from './duration.ts';
+import type { Options } from './options.ts';
+import { summaryLine } from './report.ts';
+
+/** Where the run talks: JSON log lines to `stdout`, one readable line per event to `stderr`. */
+export interface CliIo {
+  env: Readonly<Record<string, string | undefined>>;
+  stdout: NodeJS.WritableStream;
+  stderr: { write(text: string): unknown };
+  /** Aborts the run from outside (SIGTERM): phases stop between deletes, the marker says partial. */
+  stop?: AbortSignal;
+  /** The Pod's namespace; defaults to the service account mount. */
+  podNamespace?: () => string | undefined;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+const DEFAULT_NAMESPACE = 'cattle-fleet-system';
+
+/** One run: marker, phases, marker again. Returns the exit code; expected failures never throw. */
+export async function runCleanup(options: Options, io: CliIo): Promise<number> {
+  const logger = createLogger({ level: options.logLevel, destination: io.stdout });
+  const say = (line: string) => io.stderr.write(`fleet-cleanup: ${line}\n`);
+  const fail = (code: number, line: string, fields: object = {}): number => {
+    logger.error(fields, line);
+    say(`error: ${line}`);
+    return code;
+  };
+
+  let kubeConfig: KubeConfig;
+  try {
+    kubeConfig = loadKubeConfig(options.kubeconfig, io.env as NodeJS.ProcessEnv);
+  } catch (err) {
+    if (err instanceof KubeConfigError) return fail(EXIT_USAGE, err.message);
+    throw err;
+  }
+
+  const started = performance.now();
+  const namespace = options.namespace ?? (io.podNamespace ?? podNamespace)() ?? DEFAULT_NAMESPACE;
+  const holder = options.holder ?? `${io.env.POD_NAME || hostname()}/${process.pid}`;
+  const clientOptions = { qps: options.qps, burst: options.burst, retries: options.retries, requestTimeoutMs: options.requestTimeoutMs, logger };
+  const access = new KubeAccess(kubeConfig, { ...clientOptions, concurrency: options.concurrency });
+  // The lock has its own client so that its heartbeat never queues behind a phase's deletes.
+  const lockAccess = new KubeAccess(kubeConfig, { ...clientOptions, concurrency: 1 });
+  const apiRequests = () => access.requestCount + lockAccess.requestCount;
+  logger.info({ server: access.server, marker: `${namespace}/${options.markerName}`, runKey: options.runKey, holder, dryRun: options.dryRun }, 'fleet-cleanup starting');
+
+  let acquired: Acquired;
+  try {
+    acquired = await acquireMarker(lockAccess, {
+      namespace, name: options.markerName, runKey: options.runKey, holder, force: options.force,
+      lockTimeoutMs: options.lockTimeoutMs, dryRun: options.dryRun, now: () => new Date(), logger,
+    });
+  } catch (err) {
+    return fail(EXIT_FAILED, describeError(err, access.server));
+  }
+  logger.info({ marker: acquired.kind === 'held' ? 'taken' : acquired.decision.action }, acquired.message);
+  say(acquired.message);
+  if (acquired.kind === 'skip') return EXIT_OK;
+
+  const lock = acquired.kind === 'held' ? acquired.lock : undefined;
+  const budget = runBudget(options.timeBudgetMs, lock, io.stop);
+  lock?.startRenewing();
+  const ctx: RunContext = { access, logger, dryRun: options.dryRun, budget: budget.signal, now: () => new Date() };
+  let results: PhaseResult[];
+  try {
+    results = await runPhases(ctx, options);
+  } finally {
+    budget.dispose();
+    await lock?.stop();
+  }
+
+  const summary = buildSummary(results, performance.now() - started, apiRequests());
+  const status = overallStatus(results);
+  const cause = overallCause(results);
+  logger.info({ status, cause, summary, dryRun: options.dryRun }, 'run finished');
+
+  if (lock) {
+    try {
+      await lock.finish(status, new Date(), cause, JSON.stringify(summary));
+    } catch (err) {
+      say(summaryLine('aborted', results, summary, false));
+      return fail(EXIT_FAILED, describeError(err, access.server));
+    }
+  }
+  say(summaryLine(options.dryRun ? `dry run (marker not written), would end ${status}` : status, results, summary, options.dryRun));
+  if (status === 'completed') return EXIT_OK;
+  if (status === 'partial' && options.partialOk) return EXIT_OK;
+  return EXIT_FAILED;
+}
+
+/** gitjobs, then oci; a phase that throws is recorded as failed, and the next still runs. */
+async function runPhases(ctx: RunContext, options: Options): Promise<PhaseResult[]> {
+  const phases: Array<{ name: string; skip: boolean; run: () => Promise<PhaseResult> }> = [
+    {
+      name: 'gitjobs',
+      skip: options.skipGitjobs,
+      run: () => cleanupGitJobs(ctx, { namespaces: options.jobNamespaces, minAgeMs: options.minAgeMs, keepLast: options.keepLast, deleteFailed: options.deleteFailed, pageSize: options.pageSize }),
+    },
+    {
+      name: 'oci',
+      skip: options.skipOci,
+      run: () => collectOciGarbage(ctx, {
+        minAgeMs: options.ociMinAgeMs, allowMassDelete: options.allowMassDelete, massDeleteRatio: options.massDeleteRatio,
+        massDeleteMin: options.massDeleteMin, registryTimeoutMs: options.registryTimeoutMs, pageSize: options.pageSize,
+      }),
+    },
+  ];
+  const results: PhaseResult[] = [];
+  for (const phase of phases) {
+    if (phase.skip) {
+      results.push({ phase: phase.name, outcome: 'skipped', cause: `--skip-${phase.name}`, tallies: {} });
+    } else if (ctx.budget.aborted) {
+      results.push({ phase: phase.name, outcome: 'partial', cause: `not started: ${reasonText(ctx.budget.reason)}`, tallies: {} });
+    } else {
+      results.push(await runPhase(ctx.logger, phase.name, phase.run));
+    }
+  }
+  return results;
+}
+
+async function runPhase(logger: Logger, name: string, run: () => Promise<PhaseResult>): Promise<PhaseResult> {
+  logger.info({ phase: name }, `phase ${name} starting`);
+  try {
+    const result = await run();
+    logger.info({ phase: name, outcome: result.outcome, cause: result.cause, tallies: result.tallies }, `phase ${name} ${result.outcome}`);
+    return result;
+  } catch (err) {
+    // A phase should report its own failures; this is the net for the ones it did not foresee.
+    const cause = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+    logger.error({ phase: name, err: cause }, `phase ${name} failed`);
+    return { phase: name, outcome: 'failed', cause, tallies: {} };
+  }
+}
+
+/** The run's budget: aborts when --time-budget is spent, the lock is lost, or the process is told to stop. */
+function runBudget(timeBudgetMs: number, lock: MarkerLock | undefined, stop: AbortSignal | undefined): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const timer = timeBudgetMs > 0 ? setTimeout(() => controller.abort(new Error(`time budget ${formatDuration(timeBudgetMs)} spent`)), timeBudgetMs) : undefined;
+  timer?.unref();
+  const sources = [lock?.lost, stop].filter((s): s is AbortSignal => s !== undefined);
+  const onAbort = (event: Event) => controller.abort((event.target as AbortSignal).reason);
+  for (const source of sources) {
+    if (source.aborted) controller.abort(source.reason);
+    source.addEventListener('abort', onAbort, { once: true });
+  }
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      for (const source of sources) source.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+function reasonText(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
+}
+
+/** One line for the operator: unreachable servers say which server, API errors name their op. */
+function describeError(err: unknown, server: string): string {
+  if (err instanceof KubeApiError && err.status === undefined) return `cannot reach the Kubernetes API server ${server}: ${err.message}`;
+  if (err instanceof KubeApiError || err instanceof MarkerError) return err.message;
+  throw err;
+}

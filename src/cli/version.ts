@@ -1,0 +1,11 @@
+import { createRequire } from 'node:module';
+
+/**
+ * The package version, read at run time. This module sits at `src/cli/` and, compiled, at
+ * `dist/cli/`: package.json is two levels up from both.
+ */
+export function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require('../../package.json') as { version?: string };
+  return pkg.version ?? 'unknown';
+}

@@ -1,0 +1,239 @@
+import type { V1ConfigMap, V1ObjectMeta } from '@kubernetes/client-node';
+import type { KubeAccess } from '../kube/access.ts';
+import { isAlreadyExists, isConflict, isNotFound, KubeApiError } from '../kube/errors.ts';
+import type { Logger } from '../log.ts';
+import { decide, type Decision } from './decide.ts';
+import { dataFromRecord, MARKER_LABEL_KEY, MARKER_LABEL_VALUE, recordFromData, rfc3339, type FinalStatus, type MarkerRecord } from './record.ts';
+
+export interface MarkerRef {
+  namespace: string;
+  name: string;
+}
+
+export interface AcquireOptions extends MarkerRef {
+  runKey: string | undefined;
+  holder: string;
+  force: boolean;
+  lockTimeoutMs: number;
+  /** Read and judge only: never write the marker. */
+  dryRun: boolean;
+  now: () => Date;
+  logger: Logger;
+}
+
+export type Acquired =
+  /** Nothing to do: completed for this key, or another live run holds the lock. */
+  | { kind: 'skip'; decision: Decision; message: string }
+  /** Dry run: the marker would be taken; nothing was written. */
+  | { kind: 'would-take'; decision: Decision; message: string }
+  | { kind: 'held'; lock: MarkerLock; message: string };
+
+/** The marker cannot be used: one line naming the ConfigMap and the cause. */
+export class MarkerError extends Error {
+  override readonly name = 'MarkerError';
+}
+
+/** Lost races in a row before giving up; each loss means another run wrote in between. */
+const MAX_ATTEMPTS = 5;
+
+/**
+ * Reads the marker and, unless it says to skip, takes it as this run's lock: create when
+ * absent, else update carrying the resourceVersion just read. Losing either race (409) means
+ * another run wrote first: read again and decide again, so two runs never both hold it.
+ */
+export async function acquireMarker(access: KubeAccess, options: AcquireOptions): Promise<Acquired> {
+  const { namespace, name } = options;
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const current = await readMarker(access, options);
+    const record = current ? recordOf(current, options) : undefined;
+    const decision = decide(record, { runKey: options.runKey, force: options.force, lockTimeoutMs: options.lockTimeoutMs, now: options.now() });
+    const message = describeDecision(decision, options);
+    if (decision.action !== 'take') return { kind: 'skip', decision, message };
+    if (options.dryRun) return { kind: 'would-take', decision, message };
+
+    const now = options.now();
+    const running: MarkerRecord = { status: 'running', runKey: options.runKey ?? '', startedAt: rfc3339(now), holder: options.holder, renewedAt: rfc3339(now) };
+    try {
+      const written = current
+        ? await replace(access, options, current.metadata ?? {}, running)
+        : await create(access, options, running);
+      return { kind: 'held', lock: new MarkerLock(access, options, written, running), message };
+    } catch (err) {
+      if (isAlreadyExists(err) || isConflict(err)) {
+        options.logger.info({ marker: `${namespace}/${name}`, attempt }, 'another run wrote the marker first; reading it again');
+        continue;
+      }
+      throw err;
+    }
+  }
+  throw new MarkerError(`configmap ${namespace}/${name}: lost the race for the marker ${MAX_ATTEMPTS} times in a row; another run keeps writing it`);
+}
+
+async function readMarker(access: KubeAccess, ref: MarkerRef): Promise<V1ConfigMap | undefined> {
+  try {
+    return await access.call({ verb: 'get', resource: 'configmaps', ...ref }, (o) => access.core.readNamespacedConfigMap(ref, o));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+function recordOf(cm: V1ConfigMap, ref: MarkerRef): MarkerRecord {
+  // Never take over (and overwrite) a ConfigMap that someone else owns under the same name.
+  if (cm.metadata?.labels?.[MARKER_LABEL_KEY] !== MARKER_LABEL_VALUE) {
+    throw new MarkerError(
+      `configmap ${ref.namespace}/${ref.name} exists but is not a fleet-cleanup marker (no label ${MARKER_LABEL_KEY}=${MARKER_LABEL_VALUE}); choose another --marker-name`,
+    );
+  }
+  return recordFromData(cm.data);
+}
+
+function describeDecision(decision: Decision, options: AcquireOptions): string {
+  const ref = `${options.namespace}/${options.name}`;
+  switch (decision.action) {
+    case 'skip-completed':
+      return `already completed for run key ${decision.runKey} at ${decision.finishedAt}; nothing to do (marker ${ref}; --force runs again)`;
+    case 'skip-locked':
+      return `another run is in progress: ${decision.holder || 'an unknown holder'} holds the lock since ${decision.startedAt} (renewed ${decision.renewedAt}; marker ${ref}); nothing to do`;
+    case 'take':
+      return `${options.dryRun ? 'would take' : 'took'} marker ${ref} (${decision.why})`;
+  }
+}
+
+const markerLabels = (labels: Record<string, string> | undefined) => ({ ...labels, [MARKER_LABEL_KEY]: MARKER_LABEL_VALUE });
+
+function create(access: KubeAccess, ref: MarkerRef, record: MarkerRecord): Promise<V1ConfigMap> {
+  const body: V1ConfigMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: ref.name, namespace: ref.namespace, labels: markerLabels(undefined) }, data: dataFromRecord(record) };
+  return access.call({ verb: 'create', resource: 'configmaps', ...ref }, (o) => access.core.createNamespacedConfigMap({ namespace: ref.namespace, body }, o));
+}
+
+/** Update with the resourceVersion of `metadata`: the API server refuses (409) if anyone wrote since. */
+function replace(access: KubeAccess, ref: MarkerRef, metadata: V1ObjectMeta, record: MarkerRecord): Promise<V1ConfigMap> {
+  const { managedFields: _managed, ...kept } = metadata;
+  const body: V1ConfigMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { ...kept, labels: markerLabels(kept.labels) }, data: dataFromRecord(record) };
+  return access.call({ verb: 'update', resource: 'configmaps', ...ref }, (o) => access.core.replaceNamespacedConfigMap({ ...ref, body }, o));
+}
+
+/**
+ * This run's hold on the marker. It renews `renewedAt` every lock-timeout/3 with resourceVersion
+ * preconditions; `lost` aborts when another run took the marker over, or when renewal has failed
+ * long enough that another run may judge the lock stale.
+ */
+export class MarkerLock {
+  readonly #access: KubeAccess;
+  readonly #options: AcquireOptions;
+  readonly #lost = new AbortController();
+  #metadata: V1ObjectMeta;
+  #record: MarkerRecord;
+  #lastRenewed: number;
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(access: KubeAccess, options: AcquireOptions, written: V1ConfigMap, record: MarkerRecord) {
+    this.#access = access;
+    this.#options = options;
+    this.#metadata = written.metadata ?? {};
+    this.#record = record;
+    this.#lastRenewed = options.now().getTime();
+  }
+
+  /** Aborts (reason: a MarkerError) when the lock is lost. */
+  get lost(): AbortSignal {
+    return this.#lost.signal;
+  }
+
+  startRenewing(): void {
+    const interval = Math.max(1, Math.floor(this.#options.lockTimeoutMs / 3));
+    this.#timer = setInterval(() => this.#tick(), interval);
+    // The phases' own requests keep the process alive; the heartbeat alone must not.
+    this.#timer.unref();
+  }
+
+  #tick(): void {
+    if (this.#stopped || this.#lost.signal.aborted) return;
+    const silentMs = this.#options.now().getTime() - this.#lastRenewed;
+    // After two missed heartbeats another run could be a third of a timeout away from taking over.
+    if (silentMs >= (this.#options.lockTimeoutMs * 2) / 3) {
+      this.#lose(`could not renew the lock on configmap ${this.#ref()} for ${Math.round(silentMs / 1000)}s; stopping before another run takes it over`);
+      return;
+    }
+    if (this.#inFlight) return;
+    this.#inFlight = this.renew().finally(() => {
+      this.#inFlight = undefined;
+    });
+  }
+
+  /** One heartbeat. A 409 means another run took the marker: the lock is lost. */
+  async renew(): Promise<void> {
+    if (this.#stopped || this.#lost.signal.aborted) return;
+    const renewed: MarkerRecord = { ...this.#record, renewedAt: rfc3339(this.#options.now()) };
+    try {
+      await this.#write(renewed);
+      this.#lastRenewed = Date.parse(renewed.renewedAt!);
+    } catch (err) {
+      // 409: someone wrote since our last write; 404: someone deleted it. Either way it is not ours.
+      if (isConflict(err) || isNotFound(err)) {
+        this.#lose(await this.#takenOverMessage());
+        return;
+      }
+      const why = err instanceof Error ? err.message : String(err);
+      this.#options.logger.warn({ marker: this.#ref(), err: why }, 'could not renew the marker lock; trying again at the next heartbeat');
+    }
+  }
+
+  /** Stops renewing and writes the final status. Throws MarkerError when the lock was lost. */
+  async finish(status: FinalStatus, finishedAt: Date, cause: string | undefined, summary: string): Promise<MarkerRecord> {
+    await this.stop();
+    if (this.#lost.signal.aborted) throw this.#lost.signal.reason as MarkerError;
+    const at = rfc3339(finishedAt);
+    const { cause: _previous, ...rest } = this.#record;
+    const final: MarkerRecord = { ...rest, status, finishedAt: at, renewedAt: at, summary, ...(cause ? { cause: oneLine(cause) } : {}) };
+    try {
+      await this.#write(final);
+    } catch (err) {
+      if (isConflict(err) || isNotFound(err)) throw new MarkerError(`${await this.#takenOverMessage()}; the final status was not written`);
+      throw err;
+    }
+    return final;
+  }
+
+  /** Stops the heartbeat and waits for one in flight, so no write races the final one. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#inFlight;
+  }
+
+  async #write(record: MarkerRecord): Promise<void> {
+    const written = await replace(this.#access, this.#options, this.#metadata, record);
+    this.#metadata = written.metadata ?? this.#metadata;
+    this.#record = record;
+  }
+
+  async #takenOverMessage(): Promise<string> {
+    let by = 'another run';
+    try {
+      const cm = await readMarker(this.#access, this.#options);
+      const now = cm ? recordFromData(cm.data) : undefined;
+      by = !cm ? 'someone (it was deleted)' : now?.holder ? `${now.holder} (status ${now.status ?? 'unknown'})` : 'another run';
+    } catch (err) {
+      if (!(err instanceof KubeApiError)) throw err;
+    }
+    return `lost the lock on configmap ${this.#ref()}: taken over by ${by}`;
+  }
+
+  #lose(message: string): void {
+    if (this.#lost.signal.aborted) return;
+    this.#options.logger.error({ marker: this.#ref() }, message);
+    this.#lost.abort(new MarkerError(message));
+  }
+
+  #ref(): string {
+    return `${this.#options.namespace}/${this.#options.name}`;
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
