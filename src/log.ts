@@ -37,7 +37,7 @@ export interface LogOptions {
 export function createLogger(options: LogOptions = {}): Logger {
   return pino(
     {
-      name: 'fleet-cleanup',
+      // No logger `name`: audit lines use `name` for the object's name, as kubectl does.
       level: options.level ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       base: undefined,

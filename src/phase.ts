@@ -41,3 +41,17 @@ export interface RunContext {
   budget: AbortSignal;
   now: () => Date;
 }
+
+/** Why a phase stopped early; the first one wins. */
+export interface PhaseStop {
+  outcome: 'partial' | 'failed';
+  cause: string;
+}
+
+/** `time budget spent` for the run's own timeout; a reason given on purpose (lock lost, signal) is kept. */
+export function budgetStop(budget: AbortSignal): PhaseStop {
+  const reason: unknown = budget.reason;
+  const generic = reason instanceof Error && (reason.name === 'AbortError' || reason.name === 'TimeoutError');
+  const cause = typeof reason === 'string' ? reason : reason instanceof Error && !generic ? reason.message : 'time budget spent';
+  return { outcome: 'partial', cause };
+}

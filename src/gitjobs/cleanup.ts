@@ -1,9 +1,9 @@
 // Phase 1 of the job: delete the finished Jobs that Fleet's gitops controller leaves behind.
 import type { V1Job } from '@kubernetes/client-node';
 import { audit } from '../audit.ts';
-import { isConflict, isForbidden, isNotFound, type KubeOp } from '../kube/errors.ts';
+import { isConflict, isForbidden, isNotFound, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { listInPages } from '../kube/pager.ts';
-import { emptyTally, type PhaseResult, type RunContext, type Tally } from '../phase.ts';
+import { budgetStop, emptyTally, type PhaseResult, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
 import { describeGitRepo, judgeJob, Retention, type JobPolicy, type Verdict } from './select.ts';
 
 export interface GitJobOptions {
@@ -19,8 +19,6 @@ export interface GitJobOptions {
 
 const PHASE = 'gitjobs';
 
-/** Why the phase stopped early; the first one wins. */
-type Stop = { outcome: 'partial' | 'failed'; cause: string };
 
 /**
  * Streams Jobs page by page and deletes the eligible ones, each delete conditional on the uid
@@ -33,7 +31,7 @@ type Stop = { outcome: 'partial' | 'failed'; cause: string };
  */
 export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): Promise<PhaseResult> {
   const tally = emptyTally();
-  const result = (stop?: Stop): PhaseResult => ({
+  const result = (stop?: PhaseStop): PhaseResult => ({
     phase: PHASE,
     outcome: stop?.outcome ?? 'completed',
     ...(stop ? { cause: stop.cause } : {}),
@@ -95,16 +93,8 @@ function jobSources(ctx: RunContext, options: GitJobOptions): JobSource[] {
   });
 }
 
-function listStop(err: unknown): Stop {
+function listStop(err: unknown): PhaseStop {
   return { outcome: 'failed', cause: err instanceof Error ? err.message : String(err) };
-}
-
-/** `time budget spent` for the run's own timeout; a reason given on purpose (lock lost) is kept. */
-function budgetStop(budget: AbortSignal): Stop {
-  const reason: unknown = budget.reason;
-  const generic = reason instanceof Error && (reason.name === 'AbortError' || reason.name === 'TimeoutError');
-  const cause = typeof reason === 'string' ? reason : reason instanceof Error && !generic ? reason.message : 'time budget spent';
-  return { outcome: 'partial', cause };
 }
 
 type Judged = { job: V1Job; verdict: Verdict };
@@ -113,12 +103,26 @@ type Judged = { job: V1Job; verdict: Verdict };
 class PageDeleter {
   readonly #ctx: RunContext;
   readonly #tally: Tally;
-  stop: Stop | undefined;
+  #stop: PhaseStop | undefined;
   #firstError: Error | undefined;
+  /** Fires on the budget or on a stop of our own: deletes still queued in the access layer are not sent. */
+  readonly #halt = new AbortController();
+  readonly #sendWhile: AbortSignal;
 
   constructor(ctx: RunContext, tally: Tally) {
     this.#ctx = ctx;
     this.#tally = tally;
+    this.#sendWhile = AbortSignal.any([ctx.budget, this.#halt.signal]);
+  }
+
+  get stop(): PhaseStop | undefined {
+    return this.#stop;
+  }
+
+  /** The first stop wins; it also abandons the deletes still waiting for their turn. */
+  #stopWith(stop: PhaseStop): void {
+    this.#stop ??= stop;
+    this.#halt.abort();
   }
 
   async run(page: Judged[]): Promise<void> {
@@ -137,7 +141,7 @@ class PageDeleter {
   }
 
   /** The first delete error as the cause of a `partial` outcome, when some deletes failed. */
-  errorStop(): Stop | undefined {
+  errorStop(): PhaseStop | undefined {
     if (!this.#firstError) return undefined;
     const more = this.#tally.errors > 1 ? ` (and ${this.#tally.errors - 1} more failed deletes)` : '';
     return { outcome: 'partial', cause: `${this.#firstError.message}${more}` };
@@ -147,36 +151,28 @@ class PageDeleter {
     const { access, logger, dryRun, budget } = this.#ctx;
     const { uid, resourceVersion, reason } = verdict;
     const record = { kind: 'Job', namespace, name, uid, gitrepo: describeGitRepo(verdict.gitRepo), reason };
-    if (this.stop) return;
-    if (budget.aborted) {
-      this.stop = budgetStop(budget);
-      return;
-    }
+    if (this.#stop) return;
+    if (budget.aborted) return this.#stopWith(budgetStop(budget));
     if (dryRun) {
       this.#tally.deleted++;
       audit(logger, { action: 'would-delete', ...record });
       return;
     }
     const op: KubeOp = { verb: 'delete', resource: 'jobs.batch', namespace, name };
-    // Deletes wait in the access layer's queue; the budget and a 403 are checked again when a
-    // delete's turn comes, so a stop takes effect before the queued ones are sent.
-    let sent = false;
     try {
-      await access.call(op, (requestOptions) => {
-        if (!sent && (this.stop || budget.aborted)) throw new NotSent();
-        sent = true;
-        return access.batch.deleteNamespacedJob(
-          { name, namespace, body: { propagationPolicy: 'Background', preconditions: { uid, resourceVersion } } },
-          requestOptions,
-        );
-      });
+      await access.call(
+        op,
+        (requestOptions) =>
+          access.batch.deleteNamespacedJob(
+            { name, namespace, body: { propagationPolicy: 'Background', preconditions: { uid, resourceVersion } } },
+            requestOptions,
+          ),
+        { signal: this.#sendWhile },
+      );
       this.#tally.deleted++;
       audit(logger, { action: 'delete', ...record });
     } catch (err) {
-      if (!sent) {
-        this.stop ??= budgetStop(budget);
-        return;
-      }
+      if (err instanceof RequestAbandoned) return this.#stopWith(this.#stop ?? budgetStop(budget));
       this.#failed(err, record);
     }
   }
@@ -190,17 +186,12 @@ class PageDeleter {
     }
     const message = err instanceof Error ? err.message : String(err);
     if (isForbidden(err)) {
-      this.stop ??= { outcome: 'failed', cause: `RBAC forbids deleting Jobs: ${message}` };
-      logger.error({ namespace: record.namespace, name: record.name }, this.stop.cause);
+      this.#stopWith({ outcome: 'failed', cause: `RBAC forbids deleting Jobs: ${message}` });
+      logger.error({ namespace: record.namespace, name: record.name }, message);
       return;
     }
     this.#tally.errors++;
     this.#firstError ??= err instanceof Error ? err : new Error(message);
     logger.error({ namespace: record.namespace, name: record.name, uid: record.uid }, message);
   }
-}
-
-/** Thrown inside a queued delete whose turn came after a stop: the request is not sent. */
-class NotSent extends Error {
-  override readonly name = 'NotSent';
 }

@@ -12,7 +12,7 @@ import {
 } from '@kubernetes/client-node';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from '../log.ts';
-import { type KubeApiError, describeOp, isRetryable, toKubeApiError, type KubeOp } from './errors.ts';
+import { type KubeApiError, RequestAbandoned, describeOp, isRetryable, toKubeApiError, type KubeOp } from './errors.ts';
 import { TokenBucket } from './throttle.ts';
 
 export interface KubeAccessOptions {
@@ -59,15 +59,20 @@ export class KubeAccess {
     this.#inFlight = pLimit(options.concurrency);
   }
 
-  /** Runs one API request; `fn` must pass `options` on to the client-node method it calls. */
-  call<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>): Promise<T> {
-    return this.#inFlight(() => this.#withRetries(op, fn));
+  /**
+   * Runs one API request; `fn` must pass `options` on to the client-node method it calls.
+   * When `signal` fires while the request waits for its turn (or between retries), it is not
+   * sent and the call rejects with RequestAbandoned: a stopped run sends nothing more.
+   */
+  call<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>, control: { signal?: AbortSignal } = {}): Promise<T> {
+    return this.#inFlight(() => this.#withRetries(op, fn, control.signal));
   }
 
-  async #withRetries<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>): Promise<T> {
+  async #withRetries<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     const { retries, logger } = this.#options;
     for (let attempt = 0; ; attempt++) {
       await this.#bucket.take();
+      if (signal?.aborted) throw new RequestAbandoned(op);
       this.requestCount++;
       try {
         return await fn(this.#requestOptions());

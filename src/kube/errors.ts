@@ -46,6 +46,14 @@ export class KubeApiError extends Error {
   }
 }
 
+/** A queued request that was never sent because its caller's signal fired first. */
+export class RequestAbandoned extends Error {
+  override readonly name = 'RequestAbandoned';
+  constructor(op: KubeOp) {
+    super(`${describeOp(op)}: not sent: stopped before its turn`);
+  }
+}
+
 export const isNotFound = (e: unknown): boolean => e instanceof KubeApiError && e.status === 404;
 export const isConflict = (e: unknown): boolean => e instanceof KubeApiError && e.status === 409;
 export const isAlreadyExists = (e: unknown): boolean => isConflict(e) && (e as KubeApiError).reason === 'AlreadyExists';

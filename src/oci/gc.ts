@@ -2,12 +2,12 @@
 // candidates (stale per-bundle secrets, orphans in the registries' catalogs), plan with a grace
 // period and a mass-delete brake, then sweep after a fresh re-check. Any doubt keeps the artifact.
 import { audit } from '../audit.ts';
-import { emptyTally, type PhaseOutcome, type PhaseResult, type RunContext } from '../phase.ts';
+import { budgetStop, emptyTally, type PhaseOutcome, type PhaseResult, type PhaseStop, type RunContext } from '../phase.ts';
 import { addCatalogOrphans, anyStorageSecret, collectSecretCandidates, type CandidateSet } from './candidates.ts';
 import { markInUse } from './mark.ts';
 import { brakeCause, judgeCandidates, type Judgement, type KeepReason } from './plan.ts';
 import { RegistryPool } from './registries.ts';
-import { artifactAudit, budgetStop, Recheck, Sweeper, type Deletion, type OciTallies, type SweepStop } from './sweep.ts';
+import { artifactAudit, Recheck, Sweeper, type Deletion, type OciTallies } from './sweep.ts';
 
 export interface OciOptions {
   /** Artifacts younger than this are kept: Fleet pushes an artifact before it writes the Bundle. */
@@ -85,7 +85,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
       ? undefined
       : brakeCause({ planned, known: inUse.ociCount + existing, inUse: inUse.ociCount, ratio: options.massDeleteRatio, min: options.massDeleteMin });
 
-    let stop: SweepStop | undefined;
+    let stop: PhaseStop | undefined;
     if (ctx.dryRun) {
       reportPlan(ctx, pool, deletions, tallies);
       if (brake) logger.warn({ phase: PHASE }, `${brake} (dry run: a real run would stop here)`);

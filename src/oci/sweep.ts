@@ -5,7 +5,7 @@
 import pLimit from 'p-limit';
 import { audit } from '../audit.ts';
 import { isConflict, isNotFound, type KubeOp } from '../kube/errors.ts';
-import type { RunContext, Tally } from '../phase.ts';
+import { budgetStop, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
 import type { Candidate, SecretRef } from './candidates.ts';
 import type { InUseSet, MarkResult } from './mark.ts';
 import { formatAge, type Judgement } from './plan.ts';
@@ -19,10 +19,6 @@ export interface OciTallies {
 }
 
 /** Why the sweep stopped early; the first one wins. */
-export interface SweepStop {
-  outcome: 'partial' | 'failed';
-  cause: string;
-}
 
 /**
  * The in-use set the sweep checks against, taken again when older than `maxAgeMs`. Concurrent
@@ -81,7 +77,7 @@ export class Sweeper {
   readonly #pool: RegistryPool;
   readonly #recheck: Recheck;
   readonly #tallies: OciTallies;
-  stop: SweepStop | undefined;
+  stop: PhaseStop | undefined;
   /** Per-object failures that did not take a registry down: the first message, and how many. */
   #firstError: string | undefined;
   #errorCount = 0;
@@ -99,7 +95,7 @@ export class Sweeper {
   }
 
   /** The stop, else a partial outcome naming the first failed delete. */
-  outcome(): SweepStop | undefined {
+  outcome(): PhaseStop | undefined {
     if (this.stop) return this.stop;
     if (!this.#firstError) return undefined;
     const more = this.#errorCount > 1 ? ` (and ${this.#errorCount - 1} more failures)` : '';
@@ -240,12 +236,4 @@ export function artifactAudit(pool: RegistryPool, d: Deletion) {
     ...(d.age.created ? { created: d.age.created } : {}),
     reason: d.reason,
   };
-}
-
-/** `time budget spent` for the run's own timeout; a reason given on purpose (lock lost) is kept. */
-export function budgetStop(budget: AbortSignal): SweepStop {
-  const reason: unknown = budget.reason;
-  const generic = reason instanceof Error && (reason.name === 'AbortError' || reason.name === 'TimeoutError');
-  const cause = typeof reason === 'string' ? reason : reason instanceof Error && !generic ? reason.message : 'time budget spent';
-  return { outcome: 'partial', cause };
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeAccess } from '../../src/kube/access.ts';
-import { KubeApiError } from '../../src/kube/errors.ts';
+import { KubeApiError, RequestAbandoned } from '../../src/kube/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { Writable } from 'node:stream';
 
@@ -124,6 +124,24 @@ describe('KubeAccess', () => {
     const err = (await readCm(access).catch((e: unknown) => e)) as KubeApiError;
     expect(err.message).toMatch(/^get configmaps ns\/cm: RequestFailed: HTTP protocol is not allowed/);
     expect(access.requestCount).toBe(1);
+  });
+
+  it('does not send a queued request whose signal fired, nor retry after it fires', async () => {
+    script.set(cmPath, [{ status: 503, body: status(503, 'ServiceUnavailable', 'busy') }]);
+    hits.clear();
+    const access = accessFor(url, 5);
+    const stopped = AbortSignal.abort();
+    const never = await access.call(op, (o) => access.core.readNamespacedConfigMap({ name: 'cm', namespace: 'ns' }, o), { signal: stopped }).catch((e: unknown) => e);
+    expect(never).toBeInstanceOf(RequestAbandoned);
+    expect((never as Error).message).toBe('get configmaps ns/cm: not sent: stopped before its turn');
+    expect(hits.get(cmPath) ?? 0).toBe(0);
+
+    const halt = new AbortController();
+    const once = await access
+      .call(op, (o) => { halt.abort(); return access.core.readNamespacedConfigMap({ name: 'cm', namespace: 'ns' }, o); }, { signal: halt.signal })
+      .catch((e: unknown) => e);
+    expect(once).toBeInstanceOf(RequestAbandoned);
+    expect(hits.get(cmPath)).toBe(1);
   });
 
   it('carries the fresh continue token of a 410 Expired answer', async () => {
