@@ -1,0 +1,34 @@
+# fleet-cleanup image: build with the full toolchain, ship only dist/, package.json and the
+# production dependencies on a distroless Node 24 runtime (no shell, no package manager).
+#   docker build -t fleet-cleanup:dev .
+# The runtime writes nothing to its filesystem (logs go to stdout), so the Pod runs with
+# readOnlyRootFilesystem: true and needs no writable volume.
+
+ARG BUILD_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+
+# 1. Compile TypeScript (src/ -> dist/) with the dev dependencies.
+FROM ${BUILD_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src/ src/
+RUN npm run build
+
+# 2. Production dependencies only, from the lockfile; no install scripts are needed by any of them.
+FROM ${BUILD_IMAGE} AS prod-deps
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# 3. Runtime: the package as `npm install --omit=dev` would lay it out, nothing else.
+FROM ${RUNTIME_IMAGE} AS runtime
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=prod-deps /src/node_modules/ ./node_modules/
+COPY --from=build /src/dist/ ./dist/
+COPY package.json ./
+# Numeric, so that the kubelet can verify runAsNonRoot without resolving a user name.
+USER 65532:65532
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/main.js"]

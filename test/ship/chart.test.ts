@@ -1,0 +1,157 @@
+// The Helm hook chart, checked without helm (CI has none): every flag and variable the
+// templates pass is one the CLI knows (an unknown one exits 2 and fails the Fleet upgrade),
+// every value the templates read exists and is documented, the defaults keep the job inside
+// Helm's hook timeout, and the RBAC files hold no wildcard. Where helm is installed, the
+// rendered chart is checked as well.
+import { spawnSync } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadAllYaml, loadYaml, type V1ClusterRole, type V1CronJob, type V1Job, type V1PolicyRule, type V1Role } from '@kubernetes/client-node';
+import { FLAGS, envName } from '../../src/cli/options.ts';
+import { parseDuration } from '../../src/cli/duration.ts';
+import { CHART_DIR, chartRules, chartValues } from '../rbac/chart-objects.ts';
+import { findTool } from '../registry/tools.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const read = (path: string) => readFile(join(CHART_DIR, path), 'utf8');
+const templateNames = (await readdir(join(CHART_DIR, 'templates'))).sort();
+const templates = Object.fromEntries(await Promise.all(templateNames.map(async (n) => [n, await read(`templates/${n}`)] as const)));
+const allTemplates = Object.values(templates).join('\n');
+const valuesText = await read('values.yaml');
+const values = await chartValues();
+const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+
+/** Every key of `values` as a dotted path, and whether it holds a leaf (scalar, list, empty map). */
+function valuePaths(node: unknown, prefix = ''): Array<{ path: string; leaf: boolean }> {
+  return Object.entries(node as Record<string, unknown>).flatMap(([k, v]) => {
+    const path = prefix ? `${prefix}.${k}` : k;
+    const map = v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0;
+    return [{ path, leaf: !map }, ...(map ? valuePaths(v, path) : [])];
+  });
+}
+
+// `.Values.a.b` in templates, and `$v.a.b` where the pod template binds `$v := $root.Values`.
+const referenced = [...new Set([...allTemplates.matchAll(/(?:\.Values|\$v)\.([A-Za-z][\w.]*\w)/g)].map((m) => m[1]!))];
+
+describe('Chart.yaml', () => {
+  it('is a v2 chart named fleet-cleanup whose appVersion (the default image tag) is the package version', async () => {
+    const chart = loadYaml(await read('Chart.yaml')) as { apiVersion: string; name: string; version: string; appVersion: string };
+    expect(chart).toMatchObject({ apiVersion: 'v2', name: 'fleet-cleanup', appVersion: pkg.version });
+    expect(chart.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('templates and values', () => {
+  it('pass only flags and FLEET_CLEANUP_* variables the CLI knows', () => {
+    const known = new Set(FLAGS.map((f) => f.flag));
+    const flags = [...new Set([...allTemplates.matchAll(/"--([a-z][a-z-]*)/g)].map((m) => m[1]!))];
+    expect(flags.length).toBeGreaterThan(5);
+    expect(flags.filter((f) => !known.has(f))).toEqual([]);
+    const variables = [...new Set(allTemplates.match(/FLEET_CLEANUP_[A-Z_]+/g) ?? [])];
+    expect(variables).toEqual([envName('run-key')]);
+  });
+
+  it('read only values that exist, and every value is read by some template', () => {
+    const all = valuePaths(values);
+    const paths = new Set(all.map((p) => p.path));
+    expect(referenced.filter((r) => !paths.has(r))).toEqual([]);
+    const unused = all.filter((p) => p.leaf).map((p) => p.path).filter((p) => !referenced.some((r) => p === r || p.startsWith(`${r}.`)));
+    expect(unused).toEqual([]);
+  });
+
+  it('document every value with a comment (Kubernetes structures passed through whole excepted)', () => {
+    // Nested keys of these are Kubernetes API fields, documented by the API itself.
+    const passThrough = new Set(['resources', 'podSecurityContext', 'securityContext', 'nodeSelector', 'global']);
+    const lines = valuesText.split('\n');
+    const undocumented: string[] = [];
+    const parents: string[] = [];
+    lines.forEach((line, i) => {
+      const m = /^( *)([A-Za-z][\w-]*):/.exec(line);
+      if (!m) return;
+      const depth = m[1]!.length / 2;
+      parents.length = depth;
+      const inPassThrough = parents.some((p) => passThrough.has(p));
+      parents.push(m[2]!);
+      if (inPassThrough) return;
+      let j = i - 1;
+      while (j >= 0 && lines[j]!.trim() === '') j--;
+      const above = lines[j]?.trim() ?? '';
+      if (!above.startsWith('#')) undocumented.push(parents.join('.'));
+    });
+    expect(undocumented).toEqual([]);
+  });
+
+  it('keep the hook inside Helm’s default 5-minute hook timeout, with the time budget inside the deadline', () => {
+    const hook = values.hook as { timeBudget: string; activeDeadlineSeconds: number; partialOk: boolean; backoffLimit: number };
+    const budgetMs = parseDuration(hook.timeBudget) as number;
+    expect(budgetMs).toBeGreaterThan(0);
+    expect(budgetMs).toBeLessThan(hook.activeDeadlineSeconds * 1000);
+    expect(hook.activeDeadlineSeconds * 1000).toBeLessThan(5 * 60_000);
+    expect(hook.partialOk).toBe(true);
+    expect(hook.backoffLimit).toBeLessThanOrEqual(1);
+    const manual = values.manual as { timeBudget: string; activeDeadlineSeconds: number };
+    expect(parseDuration(manual.timeBudget) as number).toBeLessThan(manual.activeDeadlineSeconds * 1000);
+  });
+
+  it('run the hook after install and upgrade, with its ServiceAccount and RBAC as regular release resources that exist before it', () => {
+    expect(templates['job.yaml']).toMatch(/^\s+helm\.sh\/hook: post-install,post-upgrade$/m);
+    expect(templates['job.yaml']).toMatch(/^\s+helm\.sh\/hook-delete-policy: before-hook-creation,hook-succeeded$/m);
+    for (const name of ['serviceaccount.yaml', 'clusterrole.yaml', 'role.yaml', 'cronjob.yaml']) expect(templates[name], name).not.toContain('helm.sh/hook');
+    // One Pod template for the hook Job and the manual-rerun CronJob.
+    expect(templates['job.yaml']).toContain('include "fleet-cleanup.podTemplate" (dict "root" . "manual" false)');
+    expect(templates['cronjob.yaml']).toContain('include "fleet-cleanup.podTemplate" (dict "root" . "manual" true)');
+    expect(templates['cronjob.yaml']).toMatch(/^\s+suspend: true$/m);
+  });
+
+  it('run the Pod as the image’s non-root user with a read-only root filesystem and no privileges', async () => {
+    const dockerUser = /^USER\s+(\d+)/m.exec(await readFile(join(ROOT, 'Dockerfile'), 'utf8'))?.[1];
+    expect(values.securityContext).toMatchObject({
+      runAsNonRoot: true, runAsUser: Number(dockerUser), allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(values.podSecurityContext).toMatchObject({ runAsNonRoot: true, runAsUser: Number(dockerUser), seccompProfile: { type: 'RuntimeDefault' } });
+    expect(values.resources).toMatchObject({ requests: { cpu: expect.any(String), memory: expect.any(String) }, limits: { cpu: expect.any(String), memory: expect.any(String) } });
+  });
+});
+
+describe('RBAC rules (helm-hook/files)', () => {
+  it('name no wildcard, and limit by name only verbs that carry a name', async () => {
+    const { clusterRole, role } = await chartRules();
+    const all = [...clusterRole, ...role];
+    expect(JSON.stringify(all)).not.toContain('*');
+    for (const rule of all.filter((r) => r.resourceNames)) expect(rule.verbs.filter((v) => !['get', 'update', 'patch', 'delete'].includes(v))).toEqual([]);
+    // The marker is the only ConfigMap the job touches, and only in the release namespace.
+    expect(clusterRole.flatMap((r) => r.resources ?? [])).not.toContain('configmaps');
+    expect(role.filter((r) => r.verbs.some((v) => v !== 'create')).every((r) => r.resourceNames?.join() === values.markerName)).toBe(true);
+  });
+});
+
+const helm = findTool('helm');
+describe('the chart rendered by helm', () => {
+  // CI has no helm; the checks above and the RBAC test stand without it.
+  it.skipIf(!helm)(`lints and renders the hook as designed${helm ? '' : ' (skipped: helm is not installed)'}`, async () => {
+    const run = (...args: string[]) => {
+      const r = spawnSync(helm!, args, { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    run('lint', CHART_DIR);
+    const docs = loadAllYaml(run('template', 'fleet', CHART_DIR, '--namespace', 'cattle-fleet-system')).filter(Boolean) as Array<{ kind: string }>;
+    const byKind = <T>(kind: string) => docs.filter((d) => d.kind === kind) as T[];
+    const [job] = byKind<V1Job>('Job');
+    const [cron] = byKind<V1CronJob>('CronJob');
+    const rules = await chartRules();
+    expect(job?.metadata?.annotations).toMatchObject({ 'helm.sh/hook': 'post-install,post-upgrade', 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded' });
+    expect(job?.spec).toMatchObject({ backoffLimit: 1, activeDeadlineSeconds: 240, template: { spec: { restartPolicy: 'Never', serviceAccountName: 'fleet-fleet-cleanup' } } });
+    const container = job!.spec!.template.spec!.containers[0]!;
+    expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    expect(container.args).toEqual(expect.arrayContaining(['--partial-ok', '--time-budget=200s', '--namespace=cattle-fleet-system']));
+    expect(container.env).toContainEqual({ name: 'FLEET_CLEANUP_RUN_KEY', value: `fleet-cleanup-${(loadYaml(await read('Chart.yaml')) as { version: string }).version}` });
+    expect(cron?.spec?.suspend).toBe(true);
+    expect(cron?.spec?.jobTemplate.spec?.template.spec?.containers[0]?.args).toContain('--force');
+    expect(byKind<V1ClusterRole>('ClusterRole')[0]?.rules).toEqual(rules.clusterRole satisfies V1PolicyRule[]);
+    expect(byKind<V1Role>('Role')[0]?.rules).toEqual(rules.role);
+  });
+});
