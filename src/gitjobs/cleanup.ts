@@ -1,7 +1,7 @@
 // Phase 1 of the job: delete the finished Jobs that Fleet's gitops controller leaves behind.
 import type { V1Job } from '@kubernetes/client-node';
 import { audit } from '../audit.ts';
-import { isConflict, isForbidden, isNotFound, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
+import { isConflict, isForbidden, isNotFound, isUnauthorized, KubeApiError, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { listInPages } from '../kube/pager.ts';
 import { budgetStop, emptyTally, type PhaseResult, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
 import { describeGitRepo, judgeJob, Retention, type JobPolicy, type Verdict } from './select.ts';
@@ -18,6 +18,9 @@ export interface GitJobOptions {
 }
 
 const PHASE = 'gitjobs';
+
+/** Deletes failing one after another (after the access layer's retries) mean the server is in trouble: stop. */
+const MAX_CONSECUTIVE_FAILURES = 10;
 
 
 /**
@@ -105,6 +108,7 @@ class PageDeleter {
   readonly #tally: Tally;
   #stop: PhaseStop | undefined;
   #firstError: Error | undefined;
+  #consecutiveFailures = 0;
   /** Fires on the budget or on a stop of our own: deletes still queued in the access layer are not sent. */
   readonly #halt = new AbortController();
   readonly #sendWhile: AbortSignal;
@@ -169,6 +173,7 @@ class PageDeleter {
           ),
         { signal: this.#sendWhile },
       );
+      this.#consecutiveFailures = 0;
       this.#tally.deleted++;
       audit(logger, { action: 'delete', ...record });
     } catch (err) {
@@ -179,19 +184,29 @@ class PageDeleter {
 
   #failed(err: unknown, record: { kind: string; namespace: string; name: string; uid: string; gitrepo: string; reason: string }): void {
     const { logger } = this.#ctx;
+    if (isNotFound(err) && err instanceof KubeApiError && err.afterRetry) {
+      // Our first attempt was most likely applied and its answer lost: the Job is gone, by us.
+      this.#tally.deleted++;
+      audit(logger, { ...record, action: 'delete', confirmedBy: 'NotFound after a retried delete' });
+      return;
+    }
     if (isNotFound(err) || isConflict(err)) {
       this.#tally.skipped++;
       audit(logger, { ...record, action: 'skip', reason: 'gone or changed since judged', judged: record.reason });
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
-    if (isForbidden(err)) {
-      this.#stopWith({ outcome: 'failed', cause: `RBAC forbids deleting Jobs: ${message}` });
+    if (isForbidden(err) || isUnauthorized(err)) {
+      const why = isForbidden(err) ? 'RBAC forbids deleting Jobs' : 'the API server refused the credentials';
+      this.#stopWith({ outcome: 'failed', cause: `${why}: ${message}` });
       logger.error({ namespace: record.namespace, name: record.name }, message);
       return;
     }
     this.#tally.errors++;
     this.#firstError ??= err instanceof Error ? err : new Error(message);
     logger.error({ namespace: record.namespace, name: record.name, uid: record.uid }, message);
+    if (++this.#consecutiveFailures >= MAX_CONSECUTIVE_FAILURES) {
+      this.#stopWith({ outcome: 'partial', cause: `gave up after ${MAX_CONSECUTIVE_FAILURES} deletes failed in a row; the first: ${this.#firstError.message}` });
+    }
   }
 }

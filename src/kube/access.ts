@@ -12,7 +12,7 @@ import {
 } from '@kubernetes/client-node';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from '../log.ts';
-import { type KubeApiError, RequestAbandoned, describeOp, isRetryable, toKubeApiError, type KubeOp } from './errors.ts';
+import { type KubeApiError, RequestAbandoned, describeOp, isRetryable, toKubeApiError, withoutUserinfo, type KubeOp } from './errors.ts';
 import { TokenBucket } from './throttle.ts';
 
 export interface KubeAccessOptions {
@@ -30,6 +30,8 @@ export interface KubeAccessOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
 }
+
+const MAX_RETRY_AFTER_MS = 30_000;
 
 /**
  * Every Kubernetes call of the job goes through `call`: rate limited, bounded in concurrency,
@@ -53,7 +55,7 @@ export class KubeAccess {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.batch = kubeConfig.makeApiClient(BatchV1Api);
     this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
-    this.server = kubeConfig.getCurrentCluster()?.server ?? '(unknown server)';
+    this.server = withoutUserinfo(kubeConfig.getCurrentCluster()?.server ?? '(unknown server)');
     this.#options = { backoffBaseMs: 200, backoffMaxMs: 10_000, ...options };
     this.#bucket = new TokenBucket(options.qps, options.burst);
     this.#inFlight = pLimit(options.concurrency);
@@ -78,22 +80,31 @@ export class KubeAccess {
         return await fn(this.#requestOptions());
       } catch (thrown) {
         const err = toKubeApiError(op, thrown);
+        // A 404 or 409 after a retry may answer our own earlier attempt whose reply was lost.
+        err.afterRetry = attempt > 0;
         if (!isRetryable(err) || attempt >= retries) {
           throw attempt > 0 && isRetryable(err) ? err.afterAttempts(attempt + 1) : err;
         }
         const delayMs = this.#delay(attempt, err);
         logger.warn({ op: describeOp(op), status: err.status, reason: err.reason, attempt: attempt + 1, delayMs }, 'kube request failed; retrying');
-        await sleep(delayMs);
+        try {
+          await sleep(delayMs, undefined, signal ? { signal } : undefined);
+        } catch {
+          throw new RequestAbandoned(op);
+        }
       }
     }
   }
 
-  /** Full jitter on an exponential backoff; a server's Retry-After is a floor, not a suggestion. */
+  /**
+   * Full jitter on an exponential backoff; a server's Retry-After is a floor, capped so that a
+   * bogus hour-long answer cannot stall the run past its budget (the wait is interruptible too).
+   */
   #delay(attempt: number, err: KubeApiError): number {
     const { backoffBaseMs, backoffMaxMs } = this.#options;
     const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** attempt);
     const jittered = ceiling / 2 + Math.random() * (ceiling / 2);
-    const floor = (err.retryAfterSeconds ?? 0) * 1000;
+    const floor = Math.min(MAX_RETRY_AFTER_MS, (err.retryAfterSeconds ?? 0) * 1000);
     return Math.round(Math.max(floor, jittered));
   }
 

@@ -27,6 +27,8 @@ export class KubeApiError extends Error {
   readonly continueToken: string | undefined;
   /** The server's (or the socket's) own words, on one line. */
   readonly detail: string;
+  /** Set when this answer came to a retried request: a 404/409 may then answer our own lost attempt. */
+  afterRetry = false;
 
   constructor(op: KubeOp, status: number | undefined, reason: string, detail: string, extra: { retryAfterSeconds?: number; continueToken?: string } = {}) {
     super(`${describeOp(op)}: ${status ? `${status} ` : ''}${reason}${detail ? `: ${detail}` : ''}`);
@@ -59,6 +61,7 @@ export const isConflict = (e: unknown): boolean => e instanceof KubeApiError && 
 export const isAlreadyExists = (e: unknown): boolean => isConflict(e) && (e as KubeApiError).reason === 'AlreadyExists';
 export const isGone = (e: unknown): boolean => e instanceof KubeApiError && e.status === 410;
 export const isForbidden = (e: unknown): boolean => e instanceof KubeApiError && e.status === 403;
+export const isUnauthorized = (e: unknown): boolean => e instanceof KubeApiError && e.status === 401;
 
 const REASON_BY_CODE: Record<number, string> = {
   400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed',
@@ -123,7 +126,12 @@ function transportMessage(err: unknown): string {
 }
 
 function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  return withoutUserinfo(text.replace(/\s+/g, ' ').trim());
+}
+
+/** undici quotes a URL with `user:password@` in its error; credentials never reach a log line. */
+export function withoutUserinfo(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, '$1');
 }
 
 /** Socket and timeout failures a retry may cure; anything else without an answer is a config error. */

@@ -26,7 +26,12 @@ function oid(dotted: string): Buffer {
 }
 
 function integer(bytes: Buffer): Buffer {
-  const b = bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
+  // DER wants the minimal form: no redundant leading zero bytes (a random serial may start
+  // with one, and OpenSSL then refuses the whole certificate), one zero byte before a high bit.
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0 && bytes[start + 1]! < 0x80) start++;
+  const minimal = bytes.subarray(start);
+  const b = minimal[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal;
   return tlv(0x02, b);
 }
 

@@ -221,6 +221,42 @@ describe('cleanupGitJobs', () => {
     expect(kube.lines.some((l) => l.level === 'error' && l.msg === result.cause)).toBe(true);
   });
 
+  it('audits a delete whose answer was lost as a delete, confirmed by the NotFound of the retry', async () => {
+    const [lost, ...rest] = await appWithOldJobs(3);
+    const name = lost!.job.metadata?.name ?? '';
+    // The first attempt is applied, then its answer is lost (503): the retry finds the Job gone.
+    server.faults.add({
+      verb: 'delete', resource: 'jobs', name, times: 1, status: 503,
+      before: async () => {
+        await admin.batch.deleteNamespacedJob({ name, namespace: 'fleet-local', propagationPolicy: 'Background' });
+      },
+    });
+    const result = await cleanupGitJobs(runContext(kube), defaults);
+    expect(result).toMatchObject({ outcome: 'completed', tallies: { jobs: { deleted: 3, skipped: 0, errors: 0 } } });
+    expect(kube.audits('delete').find((l) => l.name === name)).toMatchObject({ confirmedBy: 'NotFound after a retried delete' });
+    expect(await remainingJobs()).toEqual([]);
+    expect(rest).toHaveLength(2);
+  });
+
+  it('stops after ten deletes fail in a row instead of hammering a failing server', async () => {
+    const jobs = await appWithOldJobs(30);
+    server.faults.add({ verb: 'delete', resource: 'jobs', status: 500, reason: 'InternalError', message: 'etcdserver: leader changed' });
+    const result = await cleanupGitJobs(runContext(kube), { ...defaults, pageSize: 5 });
+    expect(result.outcome).toBe('partial');
+    expect(result.cause).toMatch(/^gave up after 10 deletes failed in a row; the first: delete jobs\.batch fleet-local\/app-\w+: 500 InternalError: etcdserver: leader changed/);
+    expect(result.tallies.jobs!.errors).toBeLessThan(jobs.length);
+    expect(await remainingJobs()).toEqual(keys(...jobs));
+  });
+
+  it('stops when the API server refuses the credentials on delete', async () => {
+    await appWithOldJobs(4);
+    server.faults.add({ verb: 'delete', resource: 'jobs', status: 401, reason: 'Unauthorized', message: 'Unauthorized' });
+    const result = await cleanupGitJobs(runContext(kube), defaults);
+    expect(result.outcome).toBe('failed');
+    expect(result.cause).toMatch(/^the API server refused the credentials: delete jobs\.batch fleet-local\/app-\w+: 401 Unauthorized/);
+    expect(result.tallies.jobs!.deleted).toBe(0);
+  });
+
   it('fails without deleting anything when listing Jobs is forbidden', async () => {
     const w = await seedMixed();
     const forbidden = server.faults.add({ verb: 'list', resource: 'jobs', status: 403, reason: 'Forbidden', message: 'jobs.batch is forbidden: User "system:serviceaccount:cattle-fleet-system:fleet-cleanup" cannot list resource "jobs"' });
