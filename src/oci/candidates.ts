@@ -36,8 +36,8 @@ export interface CandidateSet {
   candidates: Map<string, Candidate>;
   /** Ids named by a malformed or inconsistent secret: their secrets and artifact are kept. */
   held: Set<string>;
-  /** One pool key per distinct storage reference named by a connection secret. */
-  catalogRegistries: string[];
+  /** The registries whose catalog is searched for orphans: pool key by storage reference (referenceKey). */
+  catalogRegistries: Map<string, string>;
   /** Secrets named by a contents id that stay: in use, or held. */
   secretsKept: number;
 }
@@ -45,22 +45,29 @@ export interface CandidateSet {
 const SECRET_SELECTOR = `type=${OCI_STORAGE_SECRET_TYPE}`;
 const secretsOp: KubeOp = { verb: 'list', resource: 'secrets' };
 
-/** Any OCI storage secret at all? One small request, so clusters without OCI storage stop here. */
-export async function anyStorageSecret(access: KubeAccess): Promise<boolean> {
-  const page = await access.call(secretsOp, (o) => access.core.listSecretForAllNamespaces({ fieldSelector: SECRET_SELECTOR, limit: 1 }, o));
-  return page.items.length > 0;
-}
-
 export interface CollectOptions {
   pageSize: number;
   logger: Logger;
 }
 
+/**
+ * Any OCI storage secret at all? Usually one small request, so clusters without OCI storage stop
+ * here. A filtered list may answer an empty page with a continue token: pages are followed up
+ * to the first secret or the end.
+ */
+export async function anyStorageSecret(access: KubeAccess, options: Pick<CollectOptions, 'logger'>): Promise<boolean> {
+  for await (const _page of storageSecretPages(access, { pageSize: 1, logger: options.logger })) return true;
+  return false;
+}
+
+function storageSecretPages(access: KubeAccess, options: CollectOptions): AsyncGenerator<V1Secret[]> {
+  return listInPages<V1Secret>(access, secretsOp, (page, o) => access.core.listSecretForAllNamespaces({ fieldSelector: SECRET_SELECTOR, ...page }, o), options);
+}
+
 /** Streams the OCI storage secrets of all namespaces; a failed list throws (nothing is swept then). */
 export async function collectSecretCandidates(access: KubeAccess, inUse: InUseSet, pool: RegistryPool, options: CollectOptions): Promise<CandidateSet> {
   const { logger } = options;
-  const set: CandidateSet = { candidates: new Map(), held: new Set(), catalogRegistries: [], secretsKept: 0 };
-  const catalogByReference = new Map<string, string>();
+  const set: CandidateSet = { candidates: new Map(), held: new Set(), catalogRegistries: new Map(), secretsKept: 0 };
   const heldSecrets = new Map<string, number>();
   // Every malformed secret gets its own line; the id is held from then on.
   const hold = (id: string, why: string) => {
@@ -69,8 +76,7 @@ export async function collectSecretCandidates(access: KubeAccess, inUse: InUseSe
     heldSecrets.set(id, (heldSecrets.get(id) ?? 0) + 1);
   };
 
-  const pages = listInPages<V1Secret>(access, secretsOp, (page, o) => access.core.listSecretForAllNamespaces({ fieldSelector: SECRET_SELECTOR, ...page }, o), options);
-  for await (const page of pages) {
+  for await (const page of storageSecretPages(access, options)) {
     for (const secret of page) {
       // The field selector narrows; the type is still checked here.
       if (secret.type !== OCI_STORAGE_SECRET_TYPE) continue;
@@ -92,10 +98,7 @@ export async function collectSecretCandidates(access: KubeAccess, inUse: InUseSe
       if (!named) {
         const key = pool.add(conn);
         const where = referenceKey(conn);
-        if (!catalogByReference.has(where)) {
-          catalogByReference.set(where, key);
-          set.catalogRegistries.push(key);
-        }
+        if (!set.catalogRegistries.has(where)) set.catalogRegistries.set(where, key);
         continue;
       }
       const ref = secretRef(secret);
@@ -158,10 +161,12 @@ export interface CatalogOptions {
 /**
  * Adds orphans: repositories directly under each connection's prefix whose name is a contents
  * id that no Bundle, BundleDeployment or secret names. A catalog that is forbidden or missing
- * is reported once per registry; an unreachable registry is taken out of the run.
+ * is reported once per registry; an unreachable registry is taken out of the run. Returns
+ * false when the budget stopped the search early.
  */
-export async function addCatalogOrphans(pool: RegistryPool, set: CandidateSet, inUse: InUseSet, options: CatalogOptions): Promise<void> {
-  for (const key of set.catalogRegistries) {
+export async function addCatalogOrphans(pool: RegistryPool, set: CandidateSet, inUse: InUseSet, options: CatalogOptions): Promise<boolean> {
+  for (const key of set.catalogRegistries.values()) {
+    if (options.budget.aborted) return false;
     if (pool.down(key)) continue;
     try {
       for await (const names of pool.client(key).catalog(options.pageSize)) {
@@ -170,7 +175,7 @@ export async function addCatalogOrphans(pool: RegistryPool, set: CandidateSet, i
           if (!isContentsId(name) || inUse.has(name) || set.candidates.has(name) || set.held.has(name)) continue;
           set.candidates.set(name, { contentsId: name, registry: key, secrets: [], origin: 'catalog' });
         }
-        if (options.budget.aborted) return;
+        if (options.budget.aborted) return false;
       }
     } catch (err) {
       if (err instanceof RegistryError && CATALOG_UNAVAILABLE.has(err.kind)) {
@@ -180,4 +185,5 @@ export async function addCatalogOrphans(pool: RegistryPool, set: CandidateSet, i
       if (!pool.fail(key, err)) throw err;
     }
   }
+  return true;
 }

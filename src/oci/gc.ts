@@ -19,7 +19,7 @@ export interface OciOptions {
   massDeleteMin: number;
   registryTimeoutMs: number;
   pageSize: number;
-  /** The in-use set is listed again when older than this during the sweep. Default 30 s. */
+  /** The sweep lists what is in use again once its snapshot is older than this (see Recheck). Default 10 s. */
   recheckMaxAgeMs?: number;
   /** Artifacts read or deleted at once. Default 4. */
   registryConcurrency?: number;
@@ -40,10 +40,10 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     ...(cause ? { cause } : {}),
     tallies: outcome === 'skipped' ? {} : { ociArtifacts: tallies.artifacts, ociSecrets: tallies.secrets },
   });
-  const mark = () => markInUse(access, { pageSize: options.pageSize, logger, now: ctx.now, budget: ctx.budget });
+  const mark = () => markInUse(access, { pageSize: options.pageSize, logger, budget: ctx.budget });
 
   try {
-    if (!(await anyStorageSecret(access))) return result('skipped', 'no OCI storage secret in any namespace');
+    if (!(await anyStorageSecret(access, { logger }))) return result('skipped', 'no OCI storage secret in any namespace');
   } catch (err) {
     return result('failed', `cannot list OCI storage secrets: ${message(err)}`);
   }
@@ -69,7 +69,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     }
     tallies.secrets.kept += set.secretsKept;
     tallies.artifacts.kept += set.held.size;
-    await addCatalogOrphans(pool, set, inUse, { pageSize: options.pageSize, logger, budget: ctx.budget });
+    const searched = await addCatalogOrphans(pool, set, inUse, { pageSize: options.pageSize, logger, budget: ctx.budget });
 
     const concurrency = options.registryConcurrency ?? 4;
     const judgements = await judgeCandidates(set.candidates.values(), pool, { minAgeMs: options.minAgeMs, now: ctx.now, logger, budget: ctx.budget, concurrency });
@@ -80,23 +80,26 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
       if (j.action === 'delete' || j.action === 'secrets-only') deletions.push(j);
       else if (j.action === 'keep') keep(j, tallies, keptFor, pool);
     }
-    const planned = deletions.filter((d) => d.action === 'delete').length;
+    // Secrets-only deletions count as artifacts: a registry answering 404 for everything must not strip every secret.
+    const planned = deletions.length;
+    const missing = deletions.filter((d) => d.action === 'secrets-only').length;
+    const known = inUse.ociCount + existing;
     const brake = options.allowMassDelete
       ? undefined
-      : brakeCause({ planned, known: inUse.ociCount + existing, inUse: inUse.ociCount, ratio: options.massDeleteRatio, min: options.massDeleteMin });
+      : brakeCause({ planned, missing, known, inUse: inUse.ociCount, ratio: options.massDeleteRatio, min: options.massDeleteMin });
 
     let stop: PhaseStop | undefined;
     if (ctx.dryRun) {
       reportPlan(ctx, pool, deletions, tallies);
       if (brake) logger.warn({ phase: PHASE }, `${brake} (dry run: a real run would stop here)`);
     } else if (brake) {
-      logger.warn({ phase: PHASE, planned, known: inUse.ociCount + existing, inUse: inUse.ociCount }, brake);
+      logger.warn({ phase: PHASE, planned, missing, known, inUse: inUse.ociCount }, brake);
       for (const d of deletions) {
         if (d.action === 'delete') tallies.artifacts.kept++;
         tallies.secrets.kept += d.candidate.secrets.length;
       }
     } else if (deletions.length > 0) {
-      const recheck = new Recheck(mark, options.recheckMaxAgeMs ?? 30_000, ctx.now);
+      const recheck = new Recheck(mark, options.recheckMaxAgeMs ?? 10_000, ctx.now);
       const sweeper = new Sweeper(ctx, pool, recheck, tallies);
       await sweeper.run(deletions, { concurrency });
       stop = sweeper.outcome();
@@ -106,7 +109,8 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
       ...(brake ? [ctx.dryRun ? `${brake} (dry run)` : brake] : []),
       ...(stop ? [stop.cause] : []),
       ...pool.failures(),
-      ...(keptFor.get('budget') && !stop ? [budgetStop(ctx.budget).cause] : []),
+      // Stopped early before the sweep (orphan search or plan cut short): the budget's cause.
+      ...((keptFor.get('budget') || !searched) && !stop ? [budgetStop(ctx.budget).cause] : []),
       ...(keptFor.get('read-error') ? [`${keptFor.get('read-error')} artifact(s) could not be read and were kept (see the warnings)`] : []),
     ];
     const outcome: PhaseOutcome = stop?.outcome === 'failed' ? 'failed' : causes.length > 0 ? 'partial' : 'completed';

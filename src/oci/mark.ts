@@ -5,6 +5,7 @@ import type { KubeAccess } from '../kube/access.ts';
 import { isNotFound, type KubeOp } from '../kube/errors.ts';
 import { listInPages, type ListPage } from '../kube/pager.ts';
 import type { Logger } from '../log.ts';
+import { budgetStop } from '../phase.ts';
 
 export const FLEET_GROUP = 'fleet.cattle.io';
 export const FLEET_VERSION = 'v1alpha1';
@@ -16,13 +17,8 @@ interface FleetObject {
 
 /** The ids in use at one moment; `oci` marks those known to live in OCI storage. */
 export class InUseSet {
-  readonly takenAt: number;
   readonly #ids = new Map<string, boolean>();
   #ociCount = 0;
-
-  constructor(takenAt: number) {
-    this.takenAt = takenAt;
-  }
 
   add(id: string, oci: boolean): void {
     const before = this.#ids.get(id);
@@ -52,7 +48,6 @@ export type MarkResult =
 export interface MarkOptions {
   pageSize: number;
   logger: Logger;
-  now: () => Date;
   budget: AbortSignal;
 }
 
@@ -69,9 +64,9 @@ export function contentsIdOfDeployment(deploymentId: unknown): string | undefine
  * swept on the strength of an incomplete set.
  */
 export async function markInUse(access: KubeAccess, options: MarkOptions): Promise<MarkResult> {
-  const inUse = new InUseSet(options.now().getTime());
+  const inUse = new InUseSet();
   let bundlesServed = true;
-  const spent = (): MarkResult => ({ ok: false, outcome: 'partial', cause: 'time budget spent while listing what is in use' });
+  const spent = (): MarkResult => ({ ok: false, outcome: 'partial', cause: `${budgetStop(options.budget).cause} while listing what is in use` });
   try {
     await eachObject(access, 'bundles', options, (bundle) => {
       const id = bundle.spec?.contentsId;
@@ -98,6 +93,8 @@ export async function markInUse(access: KubeAccess, options: MarkOptions): Promi
     return failed(err);
   }
   if (!bundlesServed) return { ok: false, outcome: 'failed', cause: 'bundles.fleet.cattle.io is not served while bundledeployments is: cannot tell which artifacts are in use' };
+  // An empty last list yields no page to check after: a budget spent meanwhile is caught here.
+  if (options.budget.aborted) return spent();
   return { ok: true, inUse };
 }
 

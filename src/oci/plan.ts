@@ -66,7 +66,7 @@ async function judge(candidate: Candidate, pool: RegistryPool, options: PlanOpti
     return { action: 'secrets-only', candidate, age, reason: 'the artifact is gone from the registry and no Bundle or BundleDeployment uses it' };
   }
   if (!isFleetArtifact(got.manifest, id)) {
-    options.logger.info({ registry: pool.reference(registry), contentsId: id, digest: got.digest }, `${id} is not a Fleet artifact (no ${FLEET_ARTIFACT_TYPE} artifactType, no layer with id ${id}); kept`);
+    options.logger.info({ registry: pool.reference(registry), contentsId: id, digest: got.digest }, `${id} is not a Fleet artifact (it needs artifactType ${FLEET_ARTIFACT_TYPE} and a layer annotated id ${id}, none naming another id); kept`);
     return { action: 'keep', candidate, why: 'not-fleet-artifact' };
   }
   const age = artifactAge(got.manifest, candidate, options.now());
@@ -81,21 +81,48 @@ function staleReason(candidate: Candidate): string {
   return `no Bundle or BundleDeployment uses it (${n} secret${n === 1 ? '' : 's'} name it)`;
 }
 
-/** Fleet's mark on its artifacts (fleet-reference §2): the artifactType, or a layer whose `id` is the contents id. */
+/**
+ * Fleet's mark on its artifacts (fleet-reference §2), both parts: the artifactType, and a layer
+ * whose `id` annotation is the repository's contents id (a layer naming another id: not ours).
+ */
 export function isFleetArtifact(manifest: any, contentsId: string): boolean {
-  if (manifest?.artifactType === FLEET_ARTIFACT_TYPE) return true;
+  if (manifest?.artifactType !== FLEET_ARTIFACT_TYPE) return false;
   const layers: unknown = manifest?.layers;
-  return Array.isArray(layers) && layers.some((l: any) => l?.annotations?.id === contentsId);
+  if (!Array.isArray(layers)) return false;
+  const ids = layers.map((l: any): unknown => l?.annotations?.id).filter((id) => id !== undefined);
+  return ids.length > 0 && ids.every((id) => id === contentsId);
 }
 
 /** From the `created` annotation; else from the oldest of its secrets (the artifact predates them). */
 export function artifactAge(manifest: any, candidate: Candidate, now: Date): Age {
   const value: unknown = manifest?.annotations?.[CREATED_ANNOTATION];
-  if (typeof value === 'string') {
-    const at = Date.parse(value);
-    if (!Number.isNaN(at)) return { ms: now.getTime() - at, source: 'annotation', created: value };
-  }
+  const at = typeof value === 'string' ? parseRfc3339(value) : undefined;
+  if (at !== undefined) return { ms: now.getTime() - at, source: 'annotation', created: value as string };
   return secretAge(candidate, now);
+}
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * Epoch ms of an RFC 3339 date-time with its timezone (`Z` or `±hh:mm`), fractional seconds
+ * allowed; undefined for anything else. Not Date.parse: it reads a value without a zone as
+ * local time and takes "1" or "12" for a year, and an age read wrong deletes too early.
+ */
+export function parseRfc3339(value: string): number | undefined {
+  const m = RFC3339.exec(value);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0;
+  const offsetH = m[10] ? Number(m[10]) : 0;
+  const offsetM = m[11] ? Number(m[11]) : 0;
+  // Leap second 60 is RFC 3339's; it counts as the next second.
+  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 60 || offsetH > 23 || offsetM > 59) return undefined;
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  if (day < 1 || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return undefined;
+  date.setUTCHours(hour, minute, second, ms);
+  const sign = m[9] === '-' ? -1 : 1;
+  return date.getTime() - sign * (offsetH * 60 + offsetM) * 60_000;
 }
 
 function secretAge(candidate: Candidate, now: Date): Age {
@@ -111,9 +138,15 @@ function tooYoung(age: Age, minAgeMs: number): KeepReason | undefined {
 }
 
 export interface BrakeInput {
-  /** Artifacts the plan deletes. */
+  /**
+   * Stale artifacts the plan acts on: those it deletes, and those already missing from the
+   * registry whose secrets it deletes (a registry answering 404 for everything must not strip
+   * every secret unbraked).
+   */
   planned: number;
-  /** All Fleet artifacts known: in use, plus every candidate that exists. */
+  /** Of `planned`, the ones missing from the registry. */
+  missing?: number;
+  /** All Fleet artifacts known: in use, plus every candidate that exists or has secrets. */
   known: number;
   /** Distinct contents ids in use that are stored in OCI. */
   inUse: number;
@@ -124,12 +157,12 @@ export interface BrakeInput {
 /** Why the plan looks like a mistake rather than garbage; undefined when it does not. */
 export function brakeCause(b: BrakeInput): string | undefined {
   if (b.planned === 0) return undefined;
-  if (b.inUse === 0) {
-    return `mass-delete brake: nothing uses OCI storage but ${b.planned} artifact${b.planned === 1 ? '' : 's'} would be deleted; nothing deleted (pass --allow-mass-delete if that is right)`;
-  }
+  const missing = b.missing ? ` (${b.missing} of them already missing from the registry, only their secrets left)` : '';
+  const advice = 'nothing deleted (pass --allow-mass-delete if that is right)';
+  if (b.inUse === 0) return `mass-delete brake: nothing uses OCI storage but ${b.planned} artifact${b.planned === 1 ? '' : 's'}${missing} would be deleted; ${advice}`;
   if (b.planned > b.ratio * b.known && b.planned > b.min) {
     const pct = Math.round((100 * b.planned) / b.known);
-    return `mass-delete brake: ${b.planned} of ${b.known} known Fleet artifacts (${pct}%) would be deleted, more than ${Math.round(b.ratio * 100)}% and more than ${b.min}; nothing deleted (pass --allow-mass-delete if that is right)`;
+    return `mass-delete brake: ${b.planned} of ${b.known} known Fleet artifacts (${pct}%) would be deleted${missing}, more than ${Math.round(b.ratio * 100)}% and more than ${b.min}; ${advice}`;
   }
   return undefined;
 }

@@ -4,9 +4,9 @@
 // the plan saw.
 import pLimit from 'p-limit';
 import { audit } from '../audit.ts';
-import { isConflict, isNotFound, type KubeOp } from '../kube/errors.ts';
+import { isConflict, isNotFound, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { budgetStop, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
-import type { Candidate, SecretRef } from './candidates.ts';
+import type { SecretRef } from './candidates.ts';
 import type { InUseSet, MarkResult } from './mark.ts';
 import { formatAge, type Judgement } from './plan.ts';
 import type { RegistryPool } from './registries.ts';
@@ -18,11 +18,16 @@ export interface OciTallies {
   secrets: Tally;
 }
 
-/** Why the sweep stopped early; the first one wins. */
-
 /**
- * The in-use set the sweep checks against, taken again when older than `maxAgeMs`. Concurrent
- * callers share one refresh. A failed refresh throws: nothing is deleted without a current set.
+ * The in-use set the sweep checks each item against. `current()` returns a set whose listing
+ * finished at most `maxAgeMs` before the call (by the run's clock); an older one is listed
+ * again first, and concurrent callers share that one listing. The item then resolves `latest`
+ * (a changed digest, e.g. Fleet pushing the id again, keeps it) and deletes the manifest; its
+ * secrets go after. So a manifest is deleted at most `maxAgeMs`, plus that item's resolve and
+ * delete requests (each bounded by the registry timeout and retries), after the listing it was
+ * checked against finished; the listing itself began earlier (Bundles first, then
+ * BundleDeployments, page by page). An object that starts naming the id inside that window is
+ * not seen. A failed or cut-short listing throws: nothing is deleted without a current set.
  */
 export class Recheck {
   readonly #take: () => Promise<MarkResult>;
@@ -105,8 +110,7 @@ export class Sweeper {
   async #one(d: Deletion): Promise<void> {
     const { candidate } = d;
     const { contentsId: id, registry } = candidate;
-    if (!this.stop && this.#ctx.budget.aborted) this.stop = budgetStop(this.#ctx.budget);
-    if (this.stop) return this.#keep(d);
+    if (this.#stopped()) return this.#keep(d);
     if (this.#pool.down(registry)) {
       this.#pool.keptForFailure(registry);
       return this.#keep(d);
@@ -116,6 +120,7 @@ export class Sweeper {
     try {
       inUse = await this.#recheck.current();
     } catch (err) {
+      if (this.#ctx.budget.aborted) this.stop ??= budgetStop(this.#ctx.budget);
       this.stop ??= err instanceof RecheckError ? { outcome: err.outcome, cause: err.message } : { outcome: 'failed', cause: String(err) };
       return this.#keep(d);
     }
@@ -129,18 +134,19 @@ export class Sweeper {
     } catch (err) {
       return this.#registryFailure(d, err);
     }
+    const gone = () => {
+      this.#tallies.artifacts.skipped++;
+      audit(this.#ctx.logger, { action: 'skip', ...record, reason: 'artifact gone since judged; deleting its secrets' });
+    };
     if (d.action === 'delete') {
       if (current && current.digest !== d.digest) return this.#skip(d, `changed since judged: latest now points at ${current.digest}`);
-      if (!current) {
-        this.#tallies.artifacts.skipped++;
-        audit(this.#ctx.logger, { action: 'skip', ...record, reason: 'artifact gone since judged; deleting its secrets' });
-      } else {
+      if (!current) gone();
+      else {
+        if (this.#stopped()) return this.#keep(d);
         try {
           const outcome = await client.deleteManifest(id, d.digest);
-          if (outcome === 'already-gone') {
-            this.#tallies.artifacts.skipped++;
-            audit(this.#ctx.logger, { action: 'skip', ...record, reason: 'artifact gone since judged; deleting its secrets' });
-          } else {
+          if (outcome === 'already-gone') gone();
+          else {
             this.#tallies.artifacts.deleted++;
             audit(this.#ctx.logger, { action: 'delete', ...record });
           }
@@ -151,15 +157,17 @@ export class Sweeper {
     } else if (current) {
       return this.#skip(d, `artifact appeared since judged (${current.digest})`);
     }
-    await this.#deleteSecrets(candidate);
+    for (const secret of candidate.secrets) await this.#deleteSecret(secret, id);
+  }
+
+  /** Budget spent, lock lost, or another item's re-check failed: nothing more is changed. */
+  #stopped(): boolean {
+    if (!this.stop && this.#ctx.budget.aborted) this.stop = budgetStop(this.#ctx.budget);
+    return this.stop !== undefined;
   }
 
   #artifactRecord(d: Deletion) {
     return artifactAudit(this.#pool, d);
-  }
-
-  async #deleteSecrets(candidate: Candidate): Promise<void> {
-    for (const secret of candidate.secrets) await this.#deleteSecret(secret, candidate.contentsId);
   }
 
   async #deleteSecret(secret: SecretRef, id: string): Promise<void> {
@@ -167,11 +175,21 @@ export class Sweeper {
     const { namespace, name, uid, resourceVersion } = secret;
     const op: KubeOp = { verb: 'delete', resource: 'secrets', namespace, name };
     const record = { kind: 'Secret', namespace, name, uid };
+    if (this.#stopped()) {
+      this.#tallies.secrets.kept++;
+      return;
+    }
     try {
-      await access.call(op, (o) => access.core.deleteNamespacedSecret({ name, namespace, body: { preconditions: { uid, resourceVersion } } }, o));
+      await access.call(op, (o) => access.core.deleteNamespacedSecret({ name, namespace, body: { preconditions: { uid, resourceVersion } } }, o), { signal: this.#ctx.budget });
       this.#tallies.secrets.deleted++;
       audit(logger, { action: 'delete', ...record, reason: `OCI storage secret of deleted artifact ${id}` });
     } catch (err) {
+      if (err instanceof RequestAbandoned) {
+        // Not sent: the budget fired while it waited for its turn.
+        this.#tallies.secrets.kept++;
+        this.#stopped();
+        return;
+      }
       if (isNotFound(err) || isConflict(err)) {
         this.#tallies.secrets.skipped++;
         audit(logger, { action: 'skip', ...record, reason: 'gone or changed since judged' });

@@ -1,6 +1,7 @@
 // One test world for the OCI phase: the Kubernetes API test server with Fleet's CRDs, a real
 // `docker-registry`, an `ocistorage` connection secret, and helpers that create artifacts the
 // way Fleet leaves them (in use, stale with secrets, orphaned) and check what is left.
+import { expect } from 'vitest';
 import { collectOciGarbage, type OciOptions } from '../../src/oci/gc.ts';
 import type { PhaseResult, RunContext } from '../../src/phase.ts';
 import { startApiServer, type StartOptions, type TestApiServer } from '../apiserver/index.ts';
@@ -59,6 +60,8 @@ export interface GcEnv {
   seeder: OciSeeder;
   registry: TestRegistry;
   artifact(spec?: ArtifactSpec): Promise<Artifact>;
+  /** `count` artifacts of one spec, pushed one after the other. */
+  artifacts(count: number, spec?: ArtifactSpec): Promise<Artifact[]>;
   run(options?: Partial<OciOptions>, ctx?: Partial<Omit<RunContext, 'access' | 'logger'>>): Promise<PhaseResult>;
   /** HTTP status of `GET <repository>/manifests/latest`: 200 present, 404 deleted. */
   status(a: Artifact): Promise<number>;
@@ -118,6 +121,11 @@ export async function gcEnv(options: EnvOptions = {}): Promise<GcEnv> {
         const secrets = spec.secrets === false ? [] : await seeder.artifactSecrets(id, conn, { bundle: BUNDLE_NS, clusters: CLUSTER_NS }, bundle);
         return { contentsId: id, digest: pushed.digest, repository: prefix ? `${prefix}/${id}` : id, secrets };
       },
+      async artifacts(count, spec) {
+        const out: Artifact[] = [];
+        for (let i = 0; i < count; i++) out.push(await env.artifact(spec));
+        return out;
+      },
       run: (opts = {}, ctx = {}) => collectOciGarbage(runContext(kube, ctx), { ...DEFAULT_OPTIONS, ...opts }),
       async status(a) {
         return (await rawGet(reg, `/v2/${a.repository}/manifests/latest`, 'application/vnd.oci.image.manifest.v1+json')).status;
@@ -154,15 +162,24 @@ export function credentialsIn(env: GcEnv): string[] {
 
 /**
  * Runs `fn` when the phase starts its second look at what is in use (the re-check before the
- * first delete): each look begins with a fresh list of Bundles (no continue token).
+ * first delete), at its list of `resource`: each look begins a fresh list (no continue token)
+ * of Bundles, then of BundleDeployments.
  */
-export function beforeRecheck(env: GcEnv, fn: () => void | Promise<void>): { looks(): number } {
+export function beforeRecheck(env: GcEnv, fn: () => void | Promise<void>, resource: 'bundles' | 'bundledeployments' = 'bundles'): { looks(): number } {
   let looks = 0;
   env.server.faults.add({
-    verb: 'list', group: 'fleet.cattle.io', resource: 'bundles',
+    verb: 'list', group: 'fleet.cattle.io', resource,
     before: async (req) => {
       if (!req.query.get('continue') && ++looks === 2) await fn();
     },
   });
   return { looks: () => looks };
+}
+
+/** Nothing deleted: no Secret delete sent, no manifest DELETE accepted, every artifact resolves and keeps all its secrets. */
+export async function expectNothingDeleted(env: GcEnv, ...artifacts: Artifact[]): Promise<void> {
+  expect(env.server.requests.count({ verb: 'delete' })).toBe(0);
+  expect((await env.registryRequests()).filter((r) => /^DELETE .* 2\d\d$/.test(r))).toEqual([]);
+  for (const a of artifacts) expect(await env.status(a), a.repository).toBe(200);
+  expect(await env.secretsLeft(...artifacts)).toHaveLength(artifacts.flatMap((a) => a.secrets).length);
 }

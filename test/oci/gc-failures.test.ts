@@ -3,7 +3,7 @@
 // goes wrong, nothing that might be in use is deleted, and secrets outlive their artifact.
 import { afterEach, expect, it } from 'vitest';
 import { describeWithTools } from '../registry/tools.ts';
-import { beforeRecheck, BUNDLE_NS, CLUSTER_NS, credentialsIn, gcEnv, type GcEnv } from './gc-env.ts';
+import { beforeRecheck, BUNDLE_NS, CLUSTER_NS, credentialsIn, expectNothingDeleted, gcEnv, type GcEnv } from './gc-env.ts';
 
 let env: GcEnv | undefined;
 afterEach(async () => {
@@ -69,6 +69,53 @@ describeWithTools('OCI garbage collection when things go wrong', ['docker-regist
     expect(env.server.requests.count({ verb: 'delete' })).toBe(0);
   });
 
+  it.each(['bundles', 'bundledeployments'] as const)('lock lost during the re-check (%s list): no manifest and no secret deleted, partial with that cause', async (resource) => {
+    env = await gcEnv();
+    await env.artifact({ use: 'bundle' });
+    await env.artifact({ use: 'bundle' });
+    const stale = await env.artifact({ use: 'none' });
+    const orphan = await env.artifact({ use: 'none', secrets: false });
+    const budget = new AbortController();
+    const recheck = beforeRecheck(env, () => budget.abort(new Error('lock lost: lease fleet-cleanup is held by another run')), resource);
+    await env.mark();
+
+    const result = await env.run({}, { budget: budget.signal });
+
+    expect(recheck.looks()).toBe(2);
+    expect(result.outcome).toBe('partial');
+    expect(result.cause).toMatch(/^lock lost: lease fleet-cleanup is held by another run/);
+    await expectNothingDeleted(env, stale, orphan);
+    expect((await env.registryRequests()).filter((r) => r.startsWith('DELETE'))).toEqual([]);
+    expect(result.tallies.ociArtifacts).toMatchObject({ deleted: 0 });
+  });
+
+  it('budget spent in the middle of an item: nothing more deleted, not even that artifact\'s other secrets; partial', async () => {
+    env = await gcEnv();
+    await env.artifacts(3, { use: 'bundle' });
+    const stale = await env.artifacts(3, { use: 'none' });
+    const e = env;
+    const budget = new AbortController();
+    // The first secret delete comes right after the first artifact is gone: the budget runs out while it is sent.
+    const stopper = e.server.faults.add({ verb: 'delete', resource: 'secrets', times: 1, before: () => budget.abort() });
+
+    const result = await e.run({ registryConcurrency: 1 }, { budget: budget.signal });
+
+    expect(stopper.hits).toBe(1);
+    expect(result.outcome).toBe('partial');
+    expect(result.cause).toMatch(/time budget spent/);
+    expect(e.server.requests.count({ verb: 'delete', resource: 'secrets' })).toBe(1);
+    expect((await e.registryRequests()).filter((r) => r.startsWith('DELETE'))).toHaveLength(1);
+    const statuses = await Promise.all(stale.map((a) => e.status(a)));
+    expect([...statuses].sort()).toEqual([200, 200, 404]);
+    const gone = stale.find((_, i) => statuses[i] === 404)!;
+    const left = stale.filter((_, i) => statuses[i] === 200);
+    // The secret in flight when the budget ran out went; the artifact's other secrets stay for the next run.
+    expect(await e.secretsLeft(gone)).toHaveLength(gone.secrets.length - 1);
+    expect(await e.secretsLeft(...left)).toHaveLength(left.flatMap((a) => a.secrets).length);
+    expect(result.tallies.ociArtifacts).toMatchObject({ deleted: 1, kept: 5 });
+    expect(result.tallies.ociSecrets).toMatchObject({ deleted: 1 });
+  });
+
   it('malformed secrets: one warning naming the secret and the key; it and its artifact are kept, the rest goes on', async () => {
     env = await gcEnv();
     await env.artifact({ use: 'bundle' });
@@ -107,16 +154,14 @@ describeWithTools('OCI garbage collection when things go wrong', ['docker-regist
     expect(result.outcome).toBe('partial');
     expect(result.cause).toMatch(new RegExp(`registry ${env.registry.host}/fleet/bundles refuses deletes \\(405\\).*3 artifacts kept`));
     expect(warnings(env).filter((m) => /refuses deletes/.test(m))).toHaveLength(1);
-    for (const a of stale) expect(await env.status(a)).toBe(200);
-    expect(await env.secretsLeft(...stale)).toHaveLength(stale.flatMap((a) => a.secrets).length);
-    expect(env.server.requests.count({ verb: 'delete' })).toBe(0);
+    await expectNothingDeleted(env, ...stale);
     expect(result.tallies.ociArtifacts).toMatchObject({ deleted: 0 });
   });
 
   it('registry stopped in the middle of the sweep: what was not deleted keeps its secrets; the next run finishes', async () => {
     env = await gcEnv();
-    for (let i = 0; i < 3; i++) await env.artifact({ use: 'bundle' });
-    const stale = [await env.artifact({ use: 'none' }), await env.artifact({ use: 'none' }), await env.artifact({ use: 'none' })];
+    await env.artifacts(3, { use: 'bundle' });
+    const stale = await env.artifacts(3, { use: 'none' });
     const e = env;
     // The first secret delete comes right after the first artifact is gone: stop the registry then.
     const stopper = e.server.faults.add({ verb: 'delete', resource: 'secrets', times: 1, before: () => e.registry.stop() });

@@ -1,9 +1,16 @@
 // The pure parts of the OCI phase: the re-check's sharing and refreshing of the in-use set,
-// deployment ids, and the brake's arithmetic at its edges.
+// deployment ids, the brake's arithmetic at its edges, what counts as a Fleet artifact and how
+// its age is read, and the "any OCI storage secret?" probe over odd list pages.
+import type { V1Secret } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import type { KubeAccess } from '../../src/kube/access.ts';
+import type { ListPage } from '../../src/kube/pager.ts';
+import { anyStorageSecret, type Candidate } from '../../src/oci/candidates.ts';
 import { contentsIdOfDeployment, InUseSet, type MarkResult } from '../../src/oci/mark.ts';
-import { brakeCause } from '../../src/oci/plan.ts';
+import { artifactAge, brakeCause, isFleetArtifact } from '../../src/oci/plan.ts';
+import { CREATED_ANNOTATION } from '../../src/oci/registry/index.ts';
 import { Recheck, RecheckError } from '../../src/oci/sweep.ts';
+import { captureLogs } from '../fixtures/kube.ts';
 
 const ID = `s-${'a'.repeat(61)}`;
 
@@ -12,7 +19,7 @@ describe('Recheck', () => {
     let clock = 1_000_000;
     let listings = 0;
     let answer: () => MarkResult = () => {
-      const inUse = new InUseSet(clock);
+      const inUse = new InUseSet();
       if (listings > 1) inUse.add(ID, true);
       return { ok: true, inUse };
     };
@@ -62,7 +69,7 @@ describe('in-use ids', () => {
   });
 
   it('counts each OCI id once, however many objects name it', () => {
-    const set = new InUseSet(0);
+    const set = new InUseSet();
     set.add(ID, false);
     set.add(ID, true);
     set.add(ID, true);
@@ -83,5 +90,97 @@ describe('mass-delete brake', () => {
   it('stops any deletion when nothing is in use, and nothing when nothing is planned', () => {
     expect(brakeCause({ ...base, planned: 1, known: 1, inUse: 0 })).toMatch(/nothing uses OCI storage/);
     expect(brakeCause({ ...base, planned: 0, known: 9, inUse: 0 })).toBeUndefined();
+  });
+});
+
+describe('mass-delete brake with artifacts missing from the registry', () => {
+  it('counts secrets-only deletions like artifacts, in the share and when nothing is in use', () => {
+    expect(brakeCause({ ratio: 0.5, min: 5, planned: 6, missing: 6, known: 8, inUse: 2 })).toMatch(/6 of 8 known Fleet artifacts \(75%\).*6 of them already missing from the registry/);
+    expect(brakeCause({ ratio: 0.5, min: 5, planned: 1, missing: 1, known: 1, inUse: 0 })).toMatch(/nothing uses OCI storage but 1 artifact \(1 of them already missing/);
+  });
+});
+
+describe('Fleet artifact check', () => {
+  const layer = (id: string | undefined) => ({ mediaType: 'application/fleet.file', digest: 'sha256:00', size: 1, ...(id === undefined ? {} : { annotations: { id } }) });
+  const manifest = (artifactType: string | undefined, ...layers: object[]) => ({ schemaVersion: 2, ...(artifactType ? { artifactType } : {}), layers });
+  const OTHER = `s-${'b'.repeat(61)}`;
+  it.each([
+    ['artifactType and a layer naming the id', manifest('application/fleet.manifest', layer(ID)), true],
+    ['artifactType, but the layer names another contents id', manifest('application/fleet.manifest', layer(OTHER)), false],
+    ['artifactType, one layer naming the id and one naming another', manifest('application/fleet.manifest', layer(ID), layer(OTHER)), false],
+    ['artifactType, no layer id at all', manifest('application/fleet.manifest', layer(undefined)), false],
+    ['artifactType, no layers', { artifactType: 'application/fleet.manifest' }, false],
+    ['a layer naming the id, no artifactType', manifest(undefined, layer(ID)), false],
+    ['a layer naming the id, another artifactType', manifest('application/vnd.example+json', layer(ID)), false],
+    ['not a manifest', null, false],
+  ])('%s: %s', (_what, m, fleet) => {
+    expect(isFleetArtifact(m, ID)).toBe(fleet);
+  });
+});
+
+describe('artifact age from the created annotation', () => {
+  const now = new Date('2025-06-01T12:00:00Z');
+  const orphan: Candidate = { contentsId: ID, registry: 'r', secrets: [], origin: 'catalog' };
+  const ageOf = (created: string) => artifactAge({ annotations: { [CREATED_ANNOTATION]: created } }, orphan, now);
+  it.each([
+    ['2025-06-01T11:31:00Z', 29 * 60_000],
+    ['2025-06-01T11:31:00.5Z', 29 * 60_000 - 500],
+    ['2025-06-01T11:31:00.123456789Z', 29 * 60_000 - 123],
+    ['2025-06-01t11:31:00z', 29 * 60_000],
+    ['2025-06-01T20:31:00+09:00', 29 * 60_000],
+    ['2025-06-01T06:01:00-05:30', 29 * 60_000],
+    ['2025-05-30T12:00:00+00:00', 2 * 86_400_000],
+  ])('%s is read with its zone', (created, ms) => {
+    expect(ageOf(created)).toEqual({ ms, source: 'annotation', created });
+  });
+  it.each([
+    '2025-06-01T11:31:00', // no zone: Date.parse would take local time (Asia/Tokyo: 9 h older)
+    '2025-06-01 11:31:00Z',
+    '2025-06-01',
+    '1',
+    '12',
+    '2025',
+    'Sun, 01 Jun 2025 11:31:00 GMT',
+    '2025-02-30T00:00:00Z',
+    '2025-13-01T00:00:00Z',
+    '2025-06-01T24:00:00Z',
+    '2025-06-01T11:31:00+0900',
+    '2025-06-01T11:31:00.Z',
+    '',
+  ])('%j is not RFC 3339 with a zone: age unknown', (created) => {
+    expect(ageOf(created)).toEqual({ ms: undefined, source: 'unknown' });
+  });
+});
+
+describe('any OCI storage secret?', () => {
+  const secret: V1Secret = { metadata: { namespace: 'fleet-default', name: 'ocistorage' }, type: 'fleet.cattle.io/bundle-oci-storage/v1alpha1' };
+  /** A KubeAccess whose secret list answers `pages` in turn; reading past them fails the test. */
+  const serving = (pages: ListPage<V1Secret>[]) => {
+    const tokens: (string | undefined)[] = [];
+    const access = {
+      call: (_op: unknown, fn: (o: object) => Promise<unknown>) => fn({}),
+      core: {
+        listSecretForAllNamespaces: async (req: { _continue?: string }) => {
+          tokens.push(req._continue);
+          const page = pages[tokens.length - 1];
+          if (!page) throw new Error('listed past the last page');
+          return page;
+        },
+      },
+    } as unknown as KubeAccess;
+    return { access, tokens };
+  };
+  const logger = captureLogs().logger;
+
+  it('follows a continue token past an empty first page, and stops at the first secret', async () => {
+    const { access, tokens } = serving([{ items: [], metadata: { _continue: 'one' } }, { items: [], metadata: { _continue: 'two' } }, { items: [secret], metadata: { _continue: 'three' } }]);
+    expect(await anyStorageSecret(access, { logger })).toBe(true);
+    expect(tokens).toEqual([undefined, 'one', 'two']);
+  });
+
+  it('is false only when the list ends without one', async () => {
+    const { access, tokens } = serving([{ items: [], metadata: { _continue: 'one' } }, { items: [], metadata: {} }]);
+    expect(await anyStorageSecret(access, { logger })).toBe(false);
+    expect(tokens).toEqual([undefined, 'one']);
   });
 });

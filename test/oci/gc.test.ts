@@ -2,6 +2,7 @@
 // objects. Asserted the way an operator would check: does `latest` still resolve, which
 // secrets are left, what the audit lines and tallies say.
 import { afterEach, expect, it } from 'vitest';
+import { secretKeys, type SeededSecret } from '../fixtures/oci-objects.ts';
 import { describeWithTools } from '../registry/tools.ts';
 import { ago, beforeRecheck, BUNDLE_NS, CLUSTER_NS, credentialsIn, gcEnv, MIN, PREFIX, type GcEnv } from './gc-env.ts';
 
@@ -26,6 +27,8 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     const youngStale = await env.artifact({ use: 'none', created: ago(10 * MIN) });
     const outsidePrefix = await env.artifact({ use: 'none', secrets: false, prefix: 'other-team' });
     const notAnId = await env.artifact({ use: 'none', secrets: false, name: 'my-app' });
+    // Deeper than directly under the prefix: `fleet/bundles/team-x/s-…` is not Fleet's layout.
+    const nested = await env.artifact({ use: 'none', secrets: false, prefix: `${PREFIX}/team-x` });
     await env.mark();
 
     const result = await env.run();
@@ -34,7 +37,7 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     expect(result).toMatchObject({ phase: 'oci', outcome: 'completed' });
     expect(result.cause).toBeUndefined();
     for (const gone of [stale, oldOrphan]) expect(await env.status(gone), gone.contentsId).toBe(404);
-    for (const kept of [byBundle, byDeployment, byStagedOnly, freshOrphan, youngStale, outsidePrefix, notAnId]) {
+    for (const kept of [byBundle, byDeployment, byStagedOnly, freshOrphan, youngStale, outsidePrefix, notAnId, nested]) {
       expect(await env.status(kept), kept.repository).toBe(200);
     }
     expect(await env.secretsLeft(stale)).toEqual([]);
@@ -151,6 +154,28 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     expect(await env.secretsLeft(stale)).toHaveLength(stale.secrets.length);
   });
 
+  it('mass-delete brake counts stale secrets whose artifact is missing: a registry that lost everything keeps every secret', async () => {
+    env = await gcEnv();
+    await env.artifact({ use: 'bundle' });
+    await env.artifact({ use: 'bundle' });
+    // Six stale ids whose artifacts the registry answers 404 for (wiped, or hiding repositories).
+    const conn = env.registry.connection(PREFIX);
+    const missing: SeededSecret[] = [];
+    for (const digit of '012345') missing.push(...(await env.seeder.artifactSecrets(`s-${digit.repeat(61)}`, conn, { bundle: BUNDLE_NS, clusters: CLUSTER_NS })));
+
+    const braked = await env.run({ minAgeMs: 0 });
+
+    expect(braked.outcome).toBe('partial');
+    expect(braked.cause).toMatch(/mass-delete brake: 6 of 8 known Fleet artifacts \(75%\).*6 of them already missing from the registry.*--allow-mass-delete/);
+    expect(env.server.requests.count({ verb: 'delete' })).toBe(0);
+    expect(await env.seeder.existing(missing)).toEqual(secretKeys(missing));
+    expect(braked.tallies.ociSecrets).toMatchObject({ deleted: 0 });
+
+    const allowed = await env.run({ minAgeMs: 0, allowMassDelete: true });
+    expect(allowed.outcome).toBe('completed');
+    expect(await env.seeder.existing(missing)).toEqual([]);
+  });
+
   it('grace period: age from the created annotation, else the secret, else unknown (kept unless min age is 0)', async () => {
     env = await gcEnv();
     await env.artifact({ use: 'bundle' });
@@ -192,8 +217,8 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
   });
   it('a long sweep looks again at what is in use: a Bundle created after the first delete keeps the rest', async () => {
     env = await gcEnv();
-    for (let i = 0; i < 3; i++) await env.artifact({ use: 'bundle' });
-    const stale = [await env.artifact({ use: 'none' }), await env.artifact({ use: 'none' }), await env.artifact({ use: 'none' })];
+    await env.artifacts(3, { use: 'bundle' });
+    const stale = await env.artifacts(3, { use: 'none' });
     const e = env;
     // Right after the first artifact is deleted (its first secret delete), Bundles start using
     // all three again. With a snapshot older than recheckMaxAgeMs (0 here) the sweep must see it.
