@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { cleanupGitJobs } from '../gitjobs/cleanup.ts';
 import { collectOciGarbage } from '../oci/gc.ts';
 import type { PhaseResult, RunContext } from '../phase.ts';
-import { acquireMarker, MarkerError, type Acquired, type MarkerLock } from '../marker/lock.ts';
+import { acquireMarker, defaultHolder, MarkerError, type Acquired, type MarkerLock } from '../marker/lock.ts';
 import { buildSummary, overallCause, overallStatus } from '../marker/summary.ts';
 import { formatDuration } from './duration.ts';
 import type { Options } from './options.ts';
@@ -50,7 +50,7 @@ export async function runCleanup(options: Options, io: CliIo): Promise<number> {
 
   const started = performance.now();
   const namespace = options.namespace ?? (io.podNamespace ?? podNamespace)() ?? DEFAULT_NAMESPACE;
-  const holder = options.holder ?? `${io.env.POD_NAME || hostname()}/${process.pid}`;
+  const holder = options.holder ?? defaultHolder(io.env.POD_NAME || hostname(), process.pid);
   const clientOptions = { qps: options.qps, burst: options.burst, retries: options.retries, requestTimeoutMs: options.requestTimeoutMs, logger };
   const access = new KubeAccess(kubeConfig, { ...clientOptions, concurrency: options.concurrency });
   // The lock has its own client so that its heartbeat never queues behind a phase's deletes.

@@ -1,9 +1,10 @@
-import type { MarkerRecord } from './record.ts';
+import { lockTimeoutMsOf, type MarkerRecord } from './record.ts';
 
 export interface DecideInput {
   /** undefined: no run key; the marker then guards the lock only and never skips the run. */
   runKey: string | undefined;
   force: boolean;
+  /** This run's --lock-timeout; a holder that recorded a longer one keeps the lock that long. */
   lockTimeoutMs: number;
   now: Date;
 }
@@ -17,10 +18,12 @@ export type Decision =
 export function decide(current: MarkerRecord | undefined, input: DecideInput): Decision {
   if (current === undefined) return { action: 'take', why: 'no marker yet' };
   if (current.status === 'running') {
-    // A live lock wins even over --force: two runs never clean at once.
+    // A live lock wins even over --force: two runs never clean at once. Like a Lease, the lock
+    // lasts as long as its holder said it would: a shorter timeout of ours must not cut it short.
     const renewed = Date.parse(current.renewedAt ?? current.startedAt);
     const age = input.now.getTime() - renewed;
-    if (Number.isFinite(renewed) && age < input.lockTimeoutMs) {
+    const timeoutMs = Math.max(input.lockTimeoutMs, lockTimeoutMsOf(current) ?? 0);
+    if (Number.isFinite(renewed) && age < timeoutMs) {
       return { action: 'skip-locked', holder: current.holder, startedAt: current.startedAt, renewedAt: current.renewedAt ?? current.startedAt };
     }
     return { action: 'take', why: `previous run by ${current.holder || 'an unknown holder'} stopped renewing its lock${Number.isFinite(renewed) ? ` at ${current.renewedAt ?? current.startedAt}` : ''}` };

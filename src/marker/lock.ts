@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { V1ConfigMap, V1ObjectMeta } from '@kubernetes/client-node';
 import type { KubeAccess } from '../kube/access.ts';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError } from '../kube/errors.ts';
 import type { Logger } from '../log.ts';
 import { decide, type Decision } from './decide.ts';
-import { dataFromRecord, MARKER_LABEL_KEY, MARKER_LABEL_VALUE, recordFromData, rfc3339, type FinalStatus, type MarkerRecord } from './record.ts';
+import { dataFromRecord, lockTimeoutSecondsText, MARKER_LABEL_KEY, MARKER_LABEL_VALUE, recordFromData, rfc3339, type FinalStatus, type MarkerRecord } from './record.ts';
 
 export interface MarkerRef {
   namespace: string;
@@ -39,20 +40,30 @@ const MAX_ATTEMPTS = 5;
 /**
  * Reads the marker and, unless it says to skip, takes it as this run's lock: create when
  * absent, else update carrying the resourceVersion just read. Losing either race (409) means
- * another run wrote first: read again and decide again, so two runs never both hold it.
+ * another run wrote first: read again and decide again, so two runs never both hold it. Unless
+ * the marker then holds exactly what we wrote: the access layer retries a write whose answer was
+ * lost, and when its first attempt was applied the retry meets our own write. That lock is ours.
  */
 export async function acquireMarker(access: KubeAccess, options: AcquireOptions): Promise<Acquired> {
   const { namespace, name } = options;
+  let refused: { record: MarkerRecord; message: string } | undefined;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const current = await readMarker(access, options);
+    if (current && refused && holds(current, refused.record)) {
+      options.logger.info({ marker: `${namespace}/${name}`, holder: options.holder }, 'the marker holds our own write (a retried request whose first attempt was applied); the lock is ours');
+      return { kind: 'held', lock: new MarkerLock(access, options, current, refused.record), message: refused.message };
+    }
     const record = current ? recordOf(current, options) : undefined;
     const decision = decide(record, { runKey: options.runKey, force: options.force, lockTimeoutMs: options.lockTimeoutMs, now: options.now() });
     const message = describeDecision(decision, options);
     if (decision.action !== 'take') return { kind: 'skip', decision, message };
     if (options.dryRun) return { kind: 'would-take', decision, message };
 
-    const now = options.now();
-    const running: MarkerRecord = { status: 'running', runKey: options.runKey ?? '', startedAt: rfc3339(now), holder: options.holder, renewedAt: rfc3339(now) };
+    const now = rfc3339(options.now());
+    const running: MarkerRecord = {
+      status: 'running', runKey: options.runKey ?? '', startedAt: now, holder: options.holder, renewedAt: now,
+      lockTimeoutSeconds: lockTimeoutSecondsText(options.lockTimeoutMs),
+    };
     try {
       const written = current
         ? await replace(access, options, current.metadata ?? {}, running)
@@ -61,12 +72,29 @@ export async function acquireMarker(access: KubeAccess, options: AcquireOptions)
     } catch (err) {
       if (isAlreadyExists(err) || isConflict(err)) {
         options.logger.info({ marker: `${namespace}/${name}`, attempt }, 'another run wrote the marker first; reading it again');
+        refused = { record: running, message };
         continue;
       }
       throw err;
     }
   }
   throw new MarkerError(`configmap ${namespace}/${name}: lost the race for the marker ${MAX_ATTEMPTS} times in a row; another run keeps writing it`);
+}
+
+/**
+ * Whether the ConfigMap's data is exactly `record`: then the write of it was ours, since the
+ * holder is unique per run and the timestamps are this run's own, to the millisecond.
+ */
+function holds(cm: V1ConfigMap, record: MarkerRecord): boolean {
+  const data = cm.data ?? {};
+  const expected = dataFromRecord(record);
+  const keys = Object.keys(expected);
+  return Object.keys(data).length === keys.length && keys.every((key) => data[key] === expected[key]);
+}
+
+/** `--holder`'s default: Pod name (or host), a random run id, pid. The run id tells two runs in one Pod apart (pid 1 each). */
+export function defaultHolder(name: string, pid: number): string {
+  return `${name}/${randomBytes(4).toString('hex')}/${pid}`;
 }
 
 async function readMarker(access: KubeAccess, ref: MarkerRef): Promise<V1ConfigMap | undefined> {
@@ -125,6 +153,8 @@ export class MarkerLock {
   readonly #lost = new AbortController();
   #metadata: V1ObjectMeta;
   #record: MarkerRecord;
+  /** A write that failed without an answer (timeouts): it may have been applied all the same. */
+  #unconfirmed: MarkerRecord | undefined;
   #lastRenewed: number;
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
@@ -135,7 +165,10 @@ export class MarkerLock {
     this.#options = options;
     this.#metadata = written.metadata ?? {};
     this.#record = record;
-    this.#lastRenewed = options.now().getTime();
+    // From the renewedAt written, not from now: others judge the lock by that, and taking it may
+    // have taken a while (a retried write, read back).
+    const renewed = Date.parse(record.renewedAt ?? '');
+    this.#lastRenewed = Number.isFinite(renewed) ? renewed : options.now().getTime();
   }
 
   /** Aborts (reason: a MarkerError) when the lock is lost. */
@@ -205,10 +238,40 @@ export class MarkerLock {
     await this.#inFlight;
   }
 
+  /**
+   * Updates the marker with the resourceVersion of our last write. A 409 may answer our own
+   * request: the access layer retries a write whose answer was lost, and the retry conflicts with
+   * its applied first attempt; or an earlier write that failed (its attempts timed out) was
+   * applied after all. So on a 409 read the marker back: holding `record`, the write is done;
+   * holding the earlier unconfirmed write, write again on top of it. Any other 409 is rethrown.
+   */
   async #write(record: MarkerRecord): Promise<void> {
-    const written = await replace(this.#access, this.#options, this.#metadata, record);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.#wrote(await replace(this.#access, this.#options, this.#metadata, record), record);
+        return;
+      } catch (err) {
+        if (!isConflict(err)) {
+          if (!isNotFound(err)) this.#unconfirmed = record;
+          throw err;
+        }
+        const current = await readMarker(this.#access, this.#options);
+        if (current && holds(current, record)) {
+          this.#options.logger.info({ marker: this.#ref() }, 'the marker holds our own write (a retried request whose first attempt was applied)');
+          this.#wrote(current, record);
+          return;
+        }
+        if (!(current && attempt === 1 && this.#unconfirmed && holds(current, this.#unconfirmed))) throw err;
+        this.#options.logger.info({ marker: this.#ref() }, 'the marker holds an earlier write of ours whose answer was lost; writing again on top of it');
+        this.#wrote(current, this.#unconfirmed);
+      }
+    }
+  }
+
+  #wrote(written: V1ConfigMap, record: MarkerRecord): void {
     this.#metadata = written.metadata ?? this.#metadata;
     this.#record = record;
+    this.#unconfirmed = undefined;
   }
 
   async #takenOverMessage(): Promise<string> {

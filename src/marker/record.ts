@@ -1,5 +1,17 @@
 // The marker ConfigMap's data, as a contract (README "The run-once marker"): every key is a
 // string a person can read with `kubectl get configmap -o jsonpath`.
+//
+//   status              running | completed | partial | failed
+//   runKey              the run's key (--run-key); empty without one
+//   startedAt           RFC 3339, when the run took the marker
+//   finishedAt          RFC 3339, when it wrote its final status
+//   holder              who runs it: --holder, else Pod name (or host) / run id / pid, unique per run
+//   renewedAt           RFC 3339, the lock's heartbeat while running (= finishedAt after)
+//   lockTimeoutSeconds  the holder's --lock-timeout in seconds (decimal, e.g. "120", "1.5"): its
+//                       lock is live until renewedAt is older than this or the reader's own
+//                       timeout, whichever is longer (a marker without it: the reader's own)
+//   cause               one line, for partial and failed
+//   summary             JSON, see summary.ts
 
 export const MARKER_LABEL_KEY = 'app.kubernetes.io/name';
 export const MARKER_LABEL_VALUE = 'fleet-cleanup';
@@ -17,6 +29,8 @@ export interface MarkerRecord {
   finishedAt?: string;
   holder: string;
   renewedAt?: string;
+  /** The holder's lock timeout in seconds, as written; see lockTimeoutMsOf. */
+  lockTimeoutSeconds?: string;
   cause?: string;
   /** JSON text, see summary.ts. */
   summary?: string;
@@ -32,6 +46,7 @@ export function recordFromData(data: Record<string, string> | undefined): Marker
     holder: d.holder ?? '',
     ...optional('finishedAt'),
     ...optional('renewedAt'),
+    ...optional('lockTimeoutSeconds'),
     ...optional('cause'),
     ...optional('summary'),
   };
@@ -44,11 +59,22 @@ export function dataFromRecord(record: MarkerRecord): Record<string, string> {
     startedAt: record.startedAt,
     holder: record.holder,
   };
-  for (const key of ['finishedAt', 'renewedAt', 'cause', 'summary'] as const) {
+  for (const key of ['finishedAt', 'renewedAt', 'lockTimeoutSeconds', 'cause', 'summary'] as const) {
     const value = record[key];
     if (value !== undefined) data[key] = value;
   }
   return data;
+}
+
+/** The `lockTimeoutSeconds` value for a lock timeout: seconds, with the milliseconds kept. */
+export function lockTimeoutSecondsText(lockTimeoutMs: number): string {
+  return String(lockTimeoutMs / 1000);
+}
+
+/** The holder's recorded lock timeout; undefined when absent or not a positive number (hand-edited). */
+export function lockTimeoutMsOf(record: MarkerRecord): number | undefined {
+  const seconds = Number(record.lockTimeoutSeconds ?? Number.NaN);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
 }
 
 /** RFC 3339 in UTC with milliseconds: lock staleness is judged from these, so keep the precision. */

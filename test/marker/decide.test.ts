@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide, type DecideInput } from '../../src/marker/decide.ts';
+import { defaultHolder } from '../../src/marker/lock.ts';
 import type { MarkerRecord } from '../../src/marker/record.ts';
 import { buildSummary, overallCause, overallStatus } from '../../src/marker/summary.ts';
 
@@ -39,6 +40,37 @@ describe('decide', () => {
     const stale = marker({ status: 'running', renewedAt: '2026-03-01T11:58:00Z', holder: 'pod-b/7' });
     expect(decide(stale, input)).toEqual({ action: 'take', why: 'previous run by pod-b/7 stopped renewing its lock at 2026-03-01T11:58:00Z' });
     expect(decide(stale, { ...input, lockTimeoutMs: 121_000 }).action).toBe('skip-locked');
+  });
+});
+
+describe('decide, with the lock timeout the holder recorded', () => {
+  // The holder runs with 2m and renewed 20 s ago; the taker runs with 10 s.
+  const held = (lockTimeoutSeconds?: string) =>
+    marker({ status: 'running', renewedAt: '2026-03-01T11:59:40Z', holder: 'hook/1', ...(lockTimeoutSeconds !== undefined ? { lockTimeoutSeconds } : {}) });
+  const taker = { ...input, lockTimeoutMs: 10_000 };
+
+  it("keeps the holder's longer lock: a shorter --lock-timeout of the taker does not cut it short", () => {
+    expect(decide(held('120'), taker)).toEqual({ action: 'skip-locked', holder: 'hook/1', startedAt: '2026-03-01T10:00:00Z', renewedAt: '2026-03-01T11:59:40Z' });
+  });
+
+  it("ends the lock after the holder's timeout, or the taker's when that is longer", () => {
+    expect(decide(held('15'), taker).action).toBe('take');
+    expect(decide(held('20'), taker).action).toBe('take'); // exactly 20 s old: stale
+    expect(decide(held('20.001'), taker).action).toBe('skip-locked'); // milliseconds count
+    expect(decide(held('5'), { ...taker, lockTimeoutMs: 30_000 }).action).toBe('skip-locked');
+  });
+
+  it("uses the taker's own timeout when the marker records none or nonsense", () => {
+    for (const recorded of [undefined, '', 'two minutes', '-120', '0']) expect(decide(held(recorded), taker).action).toBe('take');
+    expect(decide(held(), { ...taker, lockTimeoutMs: 21_000 }).action).toBe('skip-locked');
+  });
+});
+
+describe('defaultHolder', () => {
+  it('names the Pod and the pid, and tells two runs in one Pod apart', () => {
+    const a = defaultHolder('hook-x7k2p', 1);
+    expect(a).toMatch(/^hook-x7k2p\/[0-9a-f]{8}\/1$/);
+    expect(defaultHolder('hook-x7k2p', 1)).not.toBe(a);
   });
 });
 

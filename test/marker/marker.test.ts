@@ -3,7 +3,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { runInProcess, seedGitRepoJobs, useTestCluster } from '../cli/harness.ts';
+import { acquireMarker } from '../../src/marker/lock.ts';
+import { runInProcess, seedGitRepoJobs, useTestCluster, type CliRun } from '../cli/harness.ts';
+import { testKube } from '../fixtures/kube.ts';
 
 const cluster = useTestCluster();
 
@@ -39,6 +41,8 @@ async function scenario(jobs: { succeeded?: number; failed?: number; running?: n
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+/** The marker of a failed run an hour ago, with the same run key as the tests' runs. */
+const failedMarker = () => ({ status: 'failed', runKey: 'v1', holder: 'old/1', startedAt: minutesAgo(60), finishedAt: minutesAgo(59), cause: 'x' });
 
 describe('the run-once marker', () => {
   it('is created by the first run: completed, with the run key and a summary', async () => {
@@ -50,8 +54,8 @@ describe('the run-once marker', () => {
     const cm = await s.marker();
     expect(cm?.metadata?.labels).toEqual({ 'app.kubernetes.io/name': 'fleet-cleanup' });
     const data = cm?.data ?? {};
-    expect(Object.keys(data).sort()).toEqual(['finishedAt', 'holder', 'renewedAt', 'runKey', 'startedAt', 'status', 'summary']);
-    expect(data).toMatchObject({ status: 'completed', runKey: 'v1', holder: 'pod-x/1' });
+    expect(Object.keys(data).sort()).toEqual(['finishedAt', 'holder', 'lockTimeoutSeconds', 'renewedAt', 'runKey', 'startedAt', 'status', 'summary']);
+    expect(data).toMatchObject({ status: 'completed', runKey: 'v1', holder: 'pod-x/1', lockTimeoutSeconds: '120' });
     for (const key of ['startedAt', 'finishedAt', 'renewedAt'] as const) expect(data[key]).toMatch(RFC3339);
     expect(Date.parse(data.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(data.startedAt!));
     const summary = JSON.parse(data.summary!);
@@ -97,7 +101,7 @@ describe('the run-once marker', () => {
 
   it.each([
     ['no marker yet (both create it)', undefined],
-    ['a failed marker (both update it)', { status: 'failed', runKey: 'v1', holder: 'old/1', startedAt: minutesAgo(60), finishedAt: minutesAgo(59), cause: 'x' }],
+    ['a failed marker (both update it)', failedMarker()],
   ])('lets exactly one of two concurrent runs clean: %s', async (_title, existing) => {
     const s = await scenario({ succeeded: 4 });
     if (existing) await s.writeMarker(existing);
@@ -126,6 +130,18 @@ describe('the run-once marker', () => {
     expect((await s.marker())?.data).toMatchObject({ status: 'running', holder: 'busy-pod/1' });
   });
 
+  it("keeps a holder's lock for the lock timeout it recorded, however short the taker's", async () => {
+    const s = await scenario();
+    const since = minutesAgo(3);
+    const renewedAt = minutesAgo(20 / 60);
+    await s.writeMarker({ status: 'running', runKey: 'v1', holder: 'hook/1', startedAt: since, renewedAt, lockTimeoutSeconds: '120' });
+    const run = await runInProcess(s.args('v1', '--lock-timeout', '10s'));
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain(`fleet-cleanup: another run is in progress: hook/1 holds the lock since ${since} (renewed ${renewedAt}`);
+    expect(s.jobLists()).toBe(0);
+    expect((await s.marker())?.data).toMatchObject({ status: 'running', holder: 'hook/1', renewedAt });
+  });
+
   it('takes over a running marker not renewed for --lock-timeout (a dead run)', async () => {
     const s = await scenario({ succeeded: 2 });
     const renewedAt = minutesAgo(10);
@@ -146,7 +162,7 @@ describe('the run-once marker', () => {
     expect(data.status).toBe('failed');
     expect(data.cause).toMatch(/^gitjobs failed: .*403/);
     expect(data.cause).not.toContain('\n');
-    expect(Object.keys(data).sort()).toEqual(['cause', 'finishedAt', 'holder', 'renewedAt', 'runKey', 'startedAt', 'status', 'summary']);
+    expect(Object.keys(data).sort()).toEqual(['cause', 'finishedAt', 'holder', 'lockTimeoutSeconds', 'renewedAt', 'runKey', 'startedAt', 'status', 'summary']);
     fault.remove();
     expect(await s.jobNames()).toHaveLength(2);
 
@@ -189,6 +205,82 @@ describe('the run-once marker', () => {
     expect(run.stderr).toContain(`fleet-cleanup: error: lost the lock on configmap ${s.markerNs}/fleet-cleanup: taken over by usurper/9 (status running)`);
     expect(s.jobDeletes()).toBe(0);
     expect((await s.marker())?.data).toMatchObject({ status: 'running', holder: 'usurper/9' });
+  });
+
+  describe('when the answer to a marker write is lost but the write was applied', () => {
+    // The first matching request waits past --request-timeout, so the client gives up (a
+    // timeout, retried like a dropped connection) and the server applies it afterwards; the
+    // retry is held until then and meets our own write: 409. A dropped connection would not do:
+    // the test server drops a request before applying it.
+    const REQUEST_TIMEOUT = '1s';
+    function loseFirstAnswer(verb: 'create' | 'update', namespace: string) {
+      let firstApplied: () => void = () => {};
+      const applied = new Promise<void>((resolve) => (firstApplied = resolve));
+      let hits = 0;
+      return cluster.server.faults.add({
+        verb, resource: 'configmaps', namespace, times: 2,
+        before: async () => {
+          if (++hits === 1) {
+            await sleep(1500);
+            firstApplied();
+          } else {
+            await applied;
+            await sleep(100); // the first request is applied as soon as its hook returns
+          }
+        },
+      });
+    }
+    const ownWriteLogged = (run: CliRun) => run.lines.some((l) => l.msg.startsWith('the marker holds our own write'));
+
+    it.each([
+      ['creates the marker', undefined],
+      ['updates a failed marker', failedMarker()],
+    ])('takes the lock when it %s: the run cleans and the marker ends completed', async (_title, existing) => {
+      const s = await scenario({ succeeded: 2 });
+      if (existing) await s.writeMarker(existing);
+      const fault = loseFirstAnswer(existing ? 'update' : 'create', s.markerNs);
+      const run = await runInProcess(s.args('v1', '--request-timeout', REQUEST_TIMEOUT));
+      expect(fault.hits).toBe(2);
+      expect(run.stderr).not.toContain('another run is in progress');
+      expect(run.code, run.stderr).toBe(0);
+      expect(ownWriteLogged(run)).toBe(true);
+      expect(run.audits('delete')).toHaveLength(2);
+      expect(await s.jobNames()).toEqual([]);
+      expect((await s.marker())?.data).toMatchObject({ status: 'completed', runKey: 'v1' });
+    });
+
+    it('keeps the lock when it renews: the run cleans and the marker ends completed', async () => {
+      const s = await scenario({ succeeded: 16 });
+      // Deletes one at a time, 250 ms each: the run outlasts the first heartbeat (2 s) and its retry.
+      cluster.server.faults.add({ verb: 'delete', resource: 'jobs', namespace: s.jobNs, latencyMs: 250 });
+      const fault = loseFirstAnswer('update', s.markerNs);
+      const run = await runInProcess(s.args('v1', '--lock-timeout', '6s', '--request-timeout', REQUEST_TIMEOUT, '--concurrency', '1'));
+      expect(fault.hits).toBe(2);
+      expect(run.stderr).not.toContain('lost the lock');
+      expect(run.code, run.stderr).toBe(0);
+      expect(ownWriteLogged(run)).toBe(true);
+      expect(run.audits('delete')).toHaveLength(16);
+      expect((await s.marker())?.data).toMatchObject({ status: 'completed', runKey: 'v1' });
+    });
+    it('finishes on top of a heartbeat that failed but was applied', async () => {
+      const s = await scenario();
+      const kube = testKube(cluster.server.kubeconfig(), { retries: 0, requestTimeoutMs: 500 });
+      const acquired = await acquireMarker(kube.access, {
+        namespace: s.markerNs, name: 'fleet-cleanup', runKey: 'v1', holder: 'direct/1', force: false,
+        lockTimeoutMs: 60_000, dryRun: false, now: () => new Date(), logger: kube.logger,
+      });
+      if (acquired.kind !== 'held') throw new Error(acquired.message);
+      const taken = (await s.marker())?.data?.renewedAt;
+      cluster.server.faults.add({ verb: 'update', resource: 'configmaps', namespace: s.markerNs, times: 1, before: () => sleep(800) });
+
+      await acquired.lock.renew(); // times out, not retried: unconfirmed
+      expect(kube.lines.some((l) => l.msg.startsWith('could not renew the marker lock'))).toBe(true);
+      while ((await s.marker())?.data?.renewedAt === taken) await sleep(50); // ...but applied
+      await acquired.lock.finish('completed', new Date(), undefined, '{}');
+      expect(acquired.lock.lost.aborted).toBe(false);
+      expect(kube.lines.some((l) => l.msg.startsWith('the marker holds an earlier write of ours'))).toBe(true);
+      expect((await s.marker())?.data).toMatchObject({ status: 'completed', holder: 'direct/1' });
+    });
   });
 
   it('refuses a ConfigMap of the same name that is not a marker', async () => {
