@@ -65,7 +65,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { group: 'Run once', flag: 'run-key', kind: 'string', value: 'KEY', help: 'key of this run (the Helm hook passes the chart version); without one the run never skips' },
   { group: 'Run once', flag: 'force', kind: 'boolean', help: 'run even when the marker says completed for this run key' },
   { group: 'Run once', flag: 'dry-run', kind: 'boolean', help: 'read and judge, print the plan (audit lines "would delete"), change nothing, write no marker' },
-  { group: 'Run once', flag: 'holder', kind: 'string', value: 'ID', help: 'lock holder identity (default: env POD_NAME, else the hostname, plus /pid)' },
+  { group: 'Run once', flag: 'holder', kind: 'string', value: 'ID', help: 'lock holder identity (default: env POD_NAME, else the hostname, plus a run id and /pid)' },
   { group: 'Run once', flag: 'lock-timeout', kind: 'duration', value: 'DUR', default: '2m', help: 'a running marker not renewed for this long belongs to a dead run and is taken over' },
   { group: 'Run once', flag: 'time-budget', kind: 'duration', value: 'DUR', default: '0', help: 'when spent, stop between deletes and record partial; 0 means no budget' },
   { group: 'Run once', flag: 'partial-ok', kind: 'boolean', help: 'exit 0 when the run ends partial' },
