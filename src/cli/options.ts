@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from './duration.ts';
+import { parseGoBool } from '../go-compat.ts';
 
 /** Everything the run needs from flags and environment, validated and typed. */
 export interface Options {
@@ -99,13 +100,6 @@ const POSITIVE_DURATIONS = new Set(['lock-timeout', 'request-timeout', 'registry
 export const ENV_PREFIX = 'FLEET_CLEANUP_';
 export const envName = (flag: string): string => ENV_PREFIX + flag.toUpperCase().replaceAll('-', '_');
 
-/** Go's strconv.ParseBool. */
-export function parseBool(text: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(text)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(text)) return false;
-  return undefined;
-}
-
 /**
  * Flags, then `FLEET_CLEANUP_*` variables, then defaults. Pure: reads only its arguments.
  * Throws UsageError with one line naming the offending flag or variable.
@@ -185,7 +179,7 @@ function parseFlags(argv: readonly string[]): Record<string, string | boolean | 
 function goStyleBoolean(arg: string, booleans: Set<string>): string {
   const match = /^--?([a-z-]+)=(.*)$/.exec(arg);
   if (!match || !booleans.has(match[1]!)) return arg;
-  const value = parseBool(match[2]!);
+  const value = parseGoBool(match[2]!);
   if (value === undefined) throw new UsageError(`--${match[1]} "${match[2]}": not a boolean (true or false)`);
   return value ? `--${match[1]}` : `--no-${match[1]}`;
 }
@@ -223,7 +217,7 @@ function convert(spec: FlagSpec, text: string | boolean, source: string): unknow
   if (typeof text === 'boolean') return text;
   switch (spec.kind) {
     case 'boolean': {
-      const value = parseBool(text);
+      const value = parseGoBool(text);
       return value ?? fail('not a boolean (1, t, true, TRUE, 0, f, false, FALSE)');
     }
     case 'string':

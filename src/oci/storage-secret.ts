@@ -3,6 +3,7 @@
 // credentials and the rest are not worth the risk of a copy-paste mistake either.
 import { createHash, X509Certificate } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
+import { parseGoBool } from '../go-compat.ts';
 
 export const OCI_STORAGE_SECRET_TYPE = 'fleet.cattle.io/bundle-oci-storage/v1alpha1';
 
@@ -37,15 +38,6 @@ export class StorageSecretError extends Error {
   }
 }
 
-/** Go's strconv.ParseBool: exactly these spellings, anything else is an error. */
-const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
-
-export function parseGoBool(value: string): boolean | undefined {
-  if (TRUE_WORDS.has(value)) return true;
-  if (FALSE_WORDS.has(value)) return false;
-  return undefined;
-}
 
 /** A Bundle's `spec.contentsId`: `s-` + the manifest's sha256 hex, cut to 63 characters. */
 export function isContentsId(name: string): boolean {

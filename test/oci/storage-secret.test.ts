@@ -3,11 +3,11 @@ import type { V1Secret } from '@kubernetes/client-node';
 import {
   isContentsId,
   OCI_STORAGE_SECRET_TYPE,
-  parseGoBool,
   parseStorageSecret,
   registryKey,
   StorageSecretError,
 } from '../../src/oci/storage-secret.ts';
+import { parseGoBool } from '../../src/go-compat.ts';
 
 const PASSWORD = 'hunter2-very-secret';
 const AGENT_PASSWORD = 'agent-only-secret';
