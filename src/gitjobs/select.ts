@@ -1,6 +1,7 @@
 // Pure judgments about Fleet's GitRepo Jobs: which Job is one, what state it is in, when it
 // finished, and whether it may go. No I/O here, so every rule is unit-tested on plain objects.
 import type { V1Job } from '@kubernetes/client-node';
+import { formatAge } from '../audit.ts';
 
 export const GITREPO_API_VERSION = 'fleet.cattle.io/v1alpha1';
 
@@ -45,21 +46,6 @@ function validDate(value: Date | string | undefined): Date | undefined {
   // client-node deserializes date-time fields into Date; tests may hand in strings.
   const date = value instanceof Date ? value : new Date(value);
   return Number.isNaN(date.getTime()) ? undefined : date;
-}
-
-/** "3h12m", "45s", "2d4h": two units are enough for a person reading an audit line. */
-export function formatDuration(ms: number): string {
-  const units: Array<[string, number]> = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
-  let rest = Math.max(0, Math.floor(ms));
-  const parts: string[] = [];
-  for (const [unit, size] of units) {
-    const n = Math.floor(rest / size);
-    rest -= n * size;
-    if (n > 0 || parts.length > 0) parts.push(`${n}${unit}`);
-    if (parts.length === 2) break;
-  }
-  const text = parts.filter((p) => !p.startsWith('0')).join('');
-  return text || '0s';
 }
 
 /** What decides "newest": the finish time, else the creation time; the name makes the order total. */
@@ -183,16 +169,16 @@ export function judgeJob(job: V1Job, policy: JobPolicy, now: Date, retention: Re
   const retained = retention.retention(job);
   if (retained) return keep(retained);
 
-  const minAge = `(min age ${formatDuration(policy.minAgeMs)})`;
+  const minAge = `(min age ${formatAge(policy.minAgeMs)})`;
   const at = finishedAt(job);
   if (at === undefined && policy.minAgeMs > 0) return keep(`${state} at an unknown time ${minAge}`);
   const ageMs = at === undefined ? undefined : now.getTime() - at.getTime();
-  if (ageMs !== undefined && ageMs < policy.minAgeMs) return keep(`${state} ${formatDuration(ageMs)} ago ${minAge}`);
+  if (ageMs !== undefined && ageMs < policy.minAgeMs) return keep(`${state} ${formatAge(ageMs)} ago ${minAge}`);
 
   const uid = job.metadata?.uid;
   const resourceVersion = job.metadata?.resourceVersion;
   // Without both, the delete could not prove the object is the one judged.
   if (!uid || !resourceVersion) return keep('no uid or resourceVersion to make the delete conditional');
-  const when = ageMs === undefined ? 'at an unknown time' : `${formatDuration(ageMs)} ago`;
+  const when = ageMs === undefined ? 'at an unknown time' : `${formatAge(ageMs)} ago`;
   return { action: 'delete', reason: `${state} ${when} ${minAge}`, gitRepo, uid, resourceVersion };
 }

@@ -167,15 +167,3 @@ export function brakeCause(b: BrakeInput): string | undefined {
   return undefined;
 }
 
-/** `3d4h`, `25m`, `12s`: an age as a person reads it in an audit line. */
-export function formatAge(ms: number | undefined): string {
-  if (ms === undefined) return 'unknown';
-  const s = Math.max(0, Math.floor(ms / 1000));
-  const d = Math.floor(s / 86_400);
-  const h = Math.floor((s % 86_400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  if (d > 0) return `${d}d${h ? `${h}h` : ''}`;
-  if (h > 0) return `${h}h${m ? `${m}m` : ''}`;
-  if (m > 0) return `${m}m`;
-  return `${s}s`;
-}

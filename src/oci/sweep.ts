@@ -3,12 +3,12 @@
 // record that it exists). Every Secret delete is conditional on the uid and resourceVersion
 // the plan saw.
 import pLimit from 'p-limit';
-import { audit } from '../audit.ts';
+import { audit, formatAge } from '../audit.ts';
 import { isConflict, isNotFound, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { budgetStop, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
 import type { SecretRef } from './candidates.ts';
 import type { InUseSet, MarkResult } from './mark.ts';
-import { formatAge, type Judgement } from './plan.ts';
+import type { Judgement } from './plan.ts';
 import type { RegistryPool } from './registries.ts';
 
 export type Deletion = Extract<Judgement, { action: 'delete' | 'secrets-only' }>;

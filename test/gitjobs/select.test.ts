@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { V1Job } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { finishedAt, formatDuration, gitRepoOf, judgeJob, jobState, Retention, type JobPolicy } from '../../src/gitjobs/select.ts';
+import { finishedAt, gitRepoOf, judgeJob, jobState, Retention, type JobPolicy } from '../../src/gitjobs/select.ts';
 import { foreignJobObject, gitJobObject, jobStatus, type GitRepoRef, type JobState } from '../fixtures/fleet-objects.ts';
+import { formatAge } from '../../src/audit.ts';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
 const HOUR = 3_600_000;
@@ -70,12 +71,14 @@ describe('state and age', () => {
   });
 
   it('formats durations with two units at most', () => {
-    expect(formatDuration(3 * HOUR + 12 * 60_000 + 5000)).toBe('3h12m');
-    expect(formatDuration(45_000)).toBe('45s');
-    expect(formatDuration(2 * 24 * HOUR + 4 * HOUR)).toBe('2d4h');
-    expect(formatDuration(HOUR)).toBe('1h');
-    expect(formatDuration(0)).toBe('0s');
-    expect(formatDuration(-5)).toBe('0s');
+    expect(formatAge(3 * HOUR + 12 * 60_000 + 5000)).toBe('3h12m');
+    expect(formatAge(45_000)).toBe('45s');
+    expect(formatAge(2 * 24 * HOUR + 4 * HOUR)).toBe('2d4h');
+    expect(formatAge(HOUR)).toBe('1h');
+    expect(formatAge(0)).toBe('0s');
+    expect(formatAge(-5)).toBe('0s');
+    expect(formatAge(3 * 24 * HOUR + 59_000)).toBe('3d');
+    expect(formatAge(undefined)).toBe('unknown');
   });
 });
 
