@@ -6,9 +6,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
 import { cli } from '../../src/cli/cli.ts';
 import { startApiServer, type TestApiServer } from '../apiserver/index.ts';
 import { FleetSeeder, installFleetCrds } from '../fixtures/fleet-objects.ts';
@@ -57,10 +58,16 @@ export async function runProcess(args: string[], env: Record<string, string> = {
   return result(code ?? -1, stdout, stderr);
 }
 
-/** `node script args` with only PATH (and `env`) in its environment; resolves when it exits. */
-export function spawnNode(script: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * `node script args` with only PATH (and `env`) in its environment; resolves when it exits.
+ * `kill`: aborting it SIGKILLs the process and everything it started (its own process group).
+ */
+export function spawnNode(script: string, args: string[], env: Record<string, string> = {}, kill?: AbortSignal): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, detached: kill !== undefined });
+    kill?.addEventListener('abort', () => {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    }, { once: true });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -68,6 +75,31 @@ export function spawnNode(script: string, args: string[], env: Record<string, st
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** The marker ConfigMap `name` in `namespace`; undefined when there is none (404), any other error thrown. */
+export async function readMarker(core: CoreV1Api, namespace: string, name = 'fleet-cleanup'): Promise<V1ConfigMap | undefined> {
+  try {
+    return await core.readNamespacedConfigMap({ name, namespace });
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Polls the marker's status until it is `want`. `ended()` describes the run once it has ended
+ * (exit code, stderr): a run that ends first fails the wait with that, instead of the test
+ * hanging until its timeout.
+ */
+export async function untilMarkerStatus(read: () => Promise<V1ConfigMap | undefined>, want: string, ended: () => string | undefined): Promise<V1ConfigMap> {
+  for (;;) {
+    const cm = await read();
+    if (cm?.data?.status === want) return cm;
+    const end = ended();
+    if (end !== undefined) throw new Error(`the run ended before its marker said ${want} (marker status ${cm?.data?.status ?? 'absent'}): ${end}`);
+    await sleep(50);
+  }
 }
 
 export interface TestCluster {

@@ -2,11 +2,11 @@
 // says, what the marker records.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
-import { MAIN, runProcess, seedGitRepoJobs, useTestCluster } from './harness.ts';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { ago, BUNDLE_NS, gcEnv, MIN, type Artifact, type GcEnv } from '../oci/gc-env.ts';
+import { describeWithTools } from '../registry/tools.ts';
+import { MAIN, readMarker, runProcess, seedGitRepoJobs, untilMarkerStatus, useTestCluster } from './harness.ts';
 
 const cluster = useTestCluster();
 
@@ -18,9 +18,10 @@ async function scenario(succeeded = 2) {
   await cluster.seeder.namespace(markerNs);
   await seedGitRepoJobs(cluster.seeder, jobNs, { succeeded });
   const args = (...extra: string[]) => ['--namespace', markerNs, '--job-namespaces', jobNs, '--run-key', 'r1', '--skip-oci', ...extra];
+  const marker = () => readMarker(cluster.core, markerNs);
   const markerData = async () => (await cluster.core.readNamespacedConfigMap({ name: 'fleet-cleanup', namespace: markerNs })).data ?? {};
   const jobCount = async () => (await cluster.batch.listNamespacedJob({ namespace: jobNs })).items.length;
-  return { markerNs, jobNs, args, markerData, jobCount };
+  return { markerNs, jobNs, args, marker, markerData, jobCount };
 }
 
 const lines = (text: string) => text.split('\n').filter(Boolean);
@@ -43,13 +44,13 @@ describe('fleet-cleanup as a process', () => {
     expect(lines(second.stderr)).toEqual([expect.stringMatching(/^fleet-cleanup: already completed for run key r1 at \S+; nothing to do/)]);
   });
 
-  it('runs the OCI phase after the GitRepo Job phase unless --skip-oci', async () => {
+  it('runs the OCI phase after the GitRepo Job phase unless --skip-oci; without a storage secret it is skipped', async () => {
     const s = await scenario(1);
     const run = await runProcess(s.args('--kubeconfig', cluster.kubeconfigPath).filter((a) => a !== '--skip-oci'));
     expect(run.code).toBe(0);
     const starts = run.lines.filter((l) => /^phase \w+ starting$/.test(l.msg)).map((l) => l.phase);
     expect(starts).toEqual(['gitjobs', 'oci']);
-    expect(JSON.parse((await s.markerData()).summary!).phases).toEqual({ gitjobs: 'completed', oci: expect.stringMatching(/^(completed|skipped)$/) });
+    expect(JSON.parse((await s.markerData()).summary!).phases).toEqual({ gitjobs: 'completed', oci: 'skipped' });
   });
 
   it('exits 2 with one line when the kubeconfig is missing', async () => {
@@ -64,7 +65,9 @@ describe('fleet-cleanup as a process', () => {
   });
 
   it('exits 1 with one line naming the server when the API server is unreachable', async () => {
-    const port = await closedPort();
+    // Below the ephemeral range, so no other test's listen(0) can take it, and nothing serves it.
+    // Not port 1: fetch refuses that one ("bad port") before connecting.
+    const port = 2;
     const path = join(cluster.dir, 'unreachable');
     await writeFile(path, [
       'apiVersion: v1', 'kind: Config', 'current-context: c',
@@ -114,10 +117,15 @@ describe('fleet-cleanup as a process', () => {
     const s = await scenario();
     cluster.server.faults.add({ verb: 'list', resource: 'jobs', namespace: s.jobNs, latencyMs: 3000, times: 1 });
     const child = spawn(process.execPath, [MAIN, ...s.args('--kubeconfig', cluster.kubeconfigPath)], { env: { PATH: process.env.PATH ?? '' } });
+    onTestFinished(() => void child.kill('SIGKILL')); // a no-op once it has exited
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    while ((await s.markerData().catch(() => ({}) as Record<string, string>)).status !== 'running') await sleep(50);
+    let ended: string | undefined;
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => {
+      ended = `exit ${code}: ${stderr}`;
+      resolve(code);
+    }));
+    await untilMarkerStatus(s.marker, 'running', () => ended);
     child.kill('SIGTERM');
     expect(await exited).toBe(1);
     expect(await s.markerData()).toMatchObject({ status: 'partial', cause: 'gitjobs partial: received SIGTERM' });
@@ -126,12 +134,49 @@ describe('fleet-cleanup as a process', () => {
   });
 });
 
-/** A port nothing listens on: bind one, note it, close it. */
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+describeWithTools('fleet-cleanup as a process: the OCI flags against docker-registry', ['docker-registry', 'skopeo'], () => {
+  let env: GcEnv | undefined;
+  afterEach(async () => {
+    await env?.close();
+    env = undefined;
+  });
+
+  it('--oci-min-age lets a young stale artifact go; --mass-delete-ratio/-min brake the plan, --allow-mass-delete passes', async () => {
+    env = await gcEnv();
+    const e = env;
+    const kubeconfig = join(cluster.dir, 'oci-kubeconfig');
+    await e.server.writeKubeconfig(kubeconfig);
+    let runs = 0;
+    const run = (...flags: string[]) =>
+      runProcess(['--kubeconfig', kubeconfig, '--namespace', BUNDLE_NS, '--job-namespaces', BUNDLE_NS, '--run-key', `oci-${++runs}`, ...flags]);
+    const present = async (a: Artifact) => (await e.status(a)) === 200 && (await e.secretsLeft(a)).length === a.secrets.length;
+    const gone = async (a: Artifact) => (await e.status(a)) === 404 && (await e.secretsLeft(a)).length === 0;
+    const inUse = await e.artifacts(3, { use: 'bundle' });
+
+    // Pushed five minutes ago: inside the default grace period (1h), past --oci-min-age=0.
+    const young = await e.artifact({ use: 'none', created: ago(5 * MIN) });
+    const keeps = await run();
+    expect(keeps.code, keeps.stderr).toBe(0);
+    expect(await present(young)).toBe(true);
+
+    const deletes = await run('--oci-min-age=0');
+    expect(deletes.code, deletes.stderr).toBe(0);
+    expect(await gone(young)).toBe(true);
+
+    // Two stale of the known artifacts: under the default brake (50%, more than 5), over 30% and more than 1.
+    const stale = await e.artifacts(2, { use: 'none' });
+    await e.mark();
+    e.server.requests.reset();
+    const braked = await run('--mass-delete-min=1', '--mass-delete-ratio=0.3');
+    expect(braked.code, braked.stderr).toBe(1);
+    expect(lines(braked.stderr).at(-1)).toMatch(/^fleet-cleanup: partial: .*mass-delete brake: 2 of \d+ known Fleet artifacts .* more than 30% and more than 1; nothing deleted/);
+    expect(e.server.requests.count({ verb: 'delete' })).toBe(0);
+    expect((await e.registryRequests()).filter((r) => r.startsWith('DELETE'))).toEqual([]);
+    for (const a of stale) expect(await present(a), a.repository).toBe(true);
+
+    const allowed = await run('--mass-delete-min=1', '--mass-delete-ratio=0.3', '--allow-mass-delete');
+    expect(allowed.code, allowed.stderr).toBe(0);
+    for (const a of stale) expect(await gone(a), a.repository).toBe(true);
+    for (const a of inUse) expect(await present(a), a.repository).toBe(true);
+  });
+});

@@ -1,12 +1,15 @@
 // `npm run demo` must keep working and keep telling the truth: run it as a user would.
 import { fileURLToPath } from 'node:url';
-import { expect, it } from 'vitest';
+import { expect, it, onTestFinished } from 'vitest';
 import { spawnNode } from '../cli/harness.ts';
 
 const DEMO = fileURLToPath(new URL('./run-demo.ts', import.meta.url));
 
 it('runs the job twice, deletes only old succeeded GitRepo Jobs beyond --keep-last, and shows the marker', async () => {
-  const demo = await spawnNode(DEMO, []);
+  // A failed or timed-out test must not leave the demo (and the job it runs) behind.
+  const kill = new AbortController();
+  onTestFinished(() => kill.abort());
+  const demo = await spawnNode(DEMO, [], {}, kill.signal);
   expect(demo.stderr).toBe('');
   expect(demo.code).toBe(0);
   const out = demo.stdout;

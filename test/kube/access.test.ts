@@ -99,15 +99,13 @@ describe('KubeAccess', () => {
   });
 
   it('names the transport cause when nothing answers, and never logs the token', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
     logLines.length = 0;
-    const err = (await readCm(accessFor(`http://127.0.0.1:${port}`, 1)).catch((e: unknown) => e)) as KubeApiError;
+    // Port 2: below the ephemeral range, so no other test's listen(0) can take it, and nothing serves
+    // it. Not port 1: fetch refuses that one ("bad port") before connecting.
+    const err = (await readCm(accessFor('http://127.0.0.1:2', 1)).catch((e: unknown) => e)) as KubeApiError;
     expect(err.status).toBeUndefined();
     expect(err.reason).toBe('ECONNREFUSED');
-    expect(err.message).toMatch(/^get configmaps ns\/cm: ECONNREFUSED: .*127\.0\.0\.1.*\(gave up after 2 attempts\)$/);
+    expect(err.message).toMatch(/^get configmaps ns\/cm: ECONNREFUSED: .*127\.0\.0\.1:2\b.*\(gave up after 2 attempts\)$/);
     expect(logLines.length).toBeGreaterThan(0);
     expect(JSON.stringify(logLines)).not.toContain('secret-token-value');
   });

@@ -1,11 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { KubeConfigError, loadKubeConfig } from '../../src/kube/config.ts';
 import { withoutUserinfo } from '../../src/kube/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleet-cleanup-kubeconfig-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function kubeconfig(server: string): string {
   const path = join(dir, `kc-${Math.random().toString(36).slice(2)}`);
   writeFileSync(path, `apiVersion: v1
