@@ -89,6 +89,14 @@ describe('retries', () => {
     expect(seen.filter((s) => s === path)).toHaveLength(4);
   });
 
+  it('a DELETE whose answer was lost and whose retry finds it gone counts as deleted; a plain 404 as already gone', async () => {
+    const path = `/v2/fleet/${ID}/manifests/${DIGEST}`;
+    script.set(`DELETE ${path}`, [{ status: 503 }, { status: 404 }]);
+    expect(await client().deleteManifest(ID, DIGEST)).toBe('deleted');
+    script.set(`DELETE ${path}`, [{ status: 404 }]);
+    expect(await client().deleteManifest(ID, DIGEST)).toBe('already-gone');
+  });
+
   it('gives up with one clear server error', async () => {
     script.set(path, [{ status: 500, body: JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'disk on fire' }] }) }]);
     const err = await failure(client(conn(), 2).resolve(ID));

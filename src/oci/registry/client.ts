@@ -137,7 +137,8 @@ export class RegistryClient {
     const full = this.repoPath(repo);
     const res = await this.call('DELETE', `/v2/${full}/manifests/${digest}`, this.repoScope(full, ['delete']), full);
     if (res.status === 202 || res.status === 200 || res.status === 204) return 'deleted';
-    if (res.status === 404) return 'already-gone';
+    // After a lost answer (timeout, 5xx) the retry finds the manifest gone: our first attempt did it.
+    if (res.status === 404) return res.attempts > 1 ? 'deleted' : 'already-gone';
     throw this.statusError(res, 'DELETE', full);
   }
 

@@ -29,6 +29,8 @@ export interface HttpResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /** Attempts it took: a 404 to a retried DELETE may answer our own earlier, applied attempt. */
+  attempts: number;
 }
 
 /** Manifests are capped at 4 MiB by distribution; nothing this client reads is larger. */
@@ -78,7 +80,7 @@ export class Transport {
           });
           continue;
         }
-        return res;
+        return { ...res, attempts: attempt };
       } catch (err) {
         const e = fromTransportError(err, {
           registry: this.conn.reference,
@@ -100,7 +102,7 @@ export class Transport {
     });
   }
 
-  private async once(req: HttpRequest): Promise<HttpResponse> {
+  private async once(req: HttpRequest): Promise<Omit<HttpResponse, 'attempts'>> {
     const started = Date.now();
     this.requestCount++;
     const res = await request(req.url, {
