@@ -54,7 +54,7 @@ export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): P
         }
       }
     } catch (err) {
-      return result(listStop(err));
+      return result(listStop(err, ctx.budget));
     }
   }
 
@@ -70,7 +70,7 @@ export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): P
       if (deleter.stop) break;
     }
   } catch (err) {
-    return result(deleter.stop ?? listStop(err));
+    return result(deleter.stop ?? listStop(err, ctx.budget));
   }
   ctx.logger.debug({ phase: PHASE, tally }, 'gitjobs phase done');
   return result(deleter.stop ?? deleter.errorStop());
@@ -84,7 +84,7 @@ function jobSources(ctx: RunContext, options: GitJobOptions): JobSource[] {
   // Fleet's Jobs run one pod with backoffLimit 0, so a succeeded one has succeeded=1. The
   // selector only narrows what the server sends; every item is still judged here.
   const fieldSelector = options.deleteFailed ? undefined : 'status.successful=1';
-  const pager = { pageSize: options.pageSize, logger };
+  const pager = { pageSize: options.pageSize, logger, signal: ctx.budget };
   const select = fieldSelector ? { fieldSelector } : {};
   if (options.namespaces === 'all') {
     const op: KubeOp = { verb: 'list', resource: 'jobs.batch' };
@@ -96,7 +96,9 @@ function jobSources(ctx: RunContext, options: GitJobOptions): JobSource[] {
   });
 }
 
-function listStop(err: unknown): PhaseStop {
+/** A list that failed: nothing more is judged. A list the budget stopped is `partial`, not a failure. */
+function listStop(err: unknown, budget: AbortSignal): PhaseStop {
+  if (err instanceof RequestAbandoned) return budgetStop(budget);
   return { outcome: 'failed', cause: err instanceof Error ? err.message : String(err) };
 }
 

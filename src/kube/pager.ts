@@ -31,7 +31,7 @@ export async function* listInPages<T extends { metadata?: Metadata }>(
   access: KubeAccess,
   op: KubeOp,
   fetchPage: (page: PageRequest, options: ConfigurationOptions) => Promise<ListPage<T>>,
-  options: { pageSize: number; logger: Logger },
+  options: { pageSize: number; logger: Logger; signal?: AbortSignal },
 ): AsyncGenerator<T[]> {
   let token: string | undefined;
   let lastKey: string | undefined;
@@ -40,8 +40,12 @@ export async function* listInPages<T extends { metadata?: Metadata }>(
   for (;;) {
     let page: ListPage<T>;
     try {
-      page = await access.call(op, (requestOptions) =>
-        fetchPage({ limit: options.pageSize, ...(token ? { _continue: token } : {}) }, requestOptions),
+      // The signal stops a list waiting for its turn or for a retry: a spent budget must not
+      // sit out another round of backoff on a struggling server.
+      page = await access.call(
+        op,
+        (requestOptions) => fetchPage({ limit: options.pageSize, ...(token ? { _continue: token } : {}) }, requestOptions),
+        options.signal ? { signal: options.signal } : {},
       );
     } catch (err) {
       if (!isGone(err) || token === undefined || restarts >= 10) throw err;

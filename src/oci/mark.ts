@@ -2,7 +2,7 @@
 // `spec.contentsId`, and a BundleDeployment's `spec.deploymentID` / `spec.stagedDeploymentID` up
 // to the ':'. Lists stream page by page; only the set of ids is kept.
 import type { KubeAccess } from '../kube/access.ts';
-import { isNotFound, type KubeOp } from '../kube/errors.ts';
+import { isNotFound, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { listInPages, type ListPage } from '../kube/pager.ts';
 import type { Logger } from '../log.ts';
 import { budgetStop } from '../phase.ts';
@@ -73,7 +73,7 @@ export async function markInUse(access: KubeAccess, options: MarkOptions): Promi
       if (typeof id === 'string' && id !== '') inUse.add(id, true);
     });
   } catch (err) {
-    if (err === BUDGET_SPENT) return spent();
+    if (err === BUDGET_SPENT || err instanceof RequestAbandoned) return spent();
     if (!isNotFound(err)) return failed(err);
     bundlesServed = false;
   }
@@ -86,7 +86,7 @@ export async function markInUse(access: KubeAccess, options: MarkOptions): Promi
       }
     });
   } catch (err) {
-    if (err === BUDGET_SPENT) return spent();
+    if (err === BUDGET_SPENT || err instanceof RequestAbandoned) return spent();
     if (isNotFound(err) && !bundlesServed) {
       return { ok: false, outcome: 'skipped', cause: 'Fleet CRDs not installed (bundles and bundledeployments.fleet.cattle.io are not served)' };
     }
@@ -106,7 +106,7 @@ async function eachObject(access: KubeAccess, plural: 'bundles' | 'bundledeploym
     access,
     op,
     (page, o) => access.custom.listClusterCustomObject({ group: FLEET_GROUP, version: FLEET_VERSION, plural, ...page }, o) as Promise<ListPage<FleetObject>>,
-    { pageSize: options.pageSize, logger: options.logger },
+    { pageSize: options.pageSize, logger: options.logger, signal: options.budget },
   );
   for await (const page of pages) {
     for (const item of page) visit(item);

@@ -257,6 +257,18 @@ describe('cleanupGitJobs', () => {
     expect(result.tallies.jobs!.deleted).toBe(0);
   });
 
+  it('a list still retrying when the budget is spent ends partial at once, without another attempt', async () => {
+    await appWithOldJobs(3);
+    const budget = new AbortController();
+    // The server is slow and then failing: while the first attempt is out, the budget runs out.
+    server.faults.add({ verb: 'list', resource: 'jobs', status: 503, latencyMs: 300, before: () => void setTimeout(() => budget.abort(), 50) });
+    const slowKube = testKube(server.kubeconfig(), { backoffBaseMs: 2_000, backoffMaxMs: 2_000 });
+    const result = await cleanupGitJobs(runContext(slowKube, { budget: budget.signal }), defaults);
+    expect(result).toMatchObject({ outcome: 'partial', cause: 'time budget spent' });
+    expect(server.requests.count({ verb: 'list', resource: 'jobs' })).toBe(1);
+    expect(deleteRequests()).toBe(0);
+  });
+
   it('fails without deleting anything when listing Jobs is forbidden', async () => {
     const w = await seedMixed();
     const forbidden = server.faults.add({ verb: 'list', resource: 'jobs', status: 403, reason: 'Forbidden', message: 'jobs.batch is forbidden: User "system:serviceaccount:cattle-fleet-system:fleet-cleanup" cannot list resource "jobs"' });
