@@ -32,6 +32,12 @@ export interface KubeAccessOptions {
 }
 
 const MAX_RETRY_AFTER_MS = 30_000;
+const READ_VERBS = new Set(['get', 'list', 'watch']);
+
+/** No answer, or an answer that may come after the server acted (a timeout at a proxy, a crash). */
+function mayHaveBeenApplied(err: KubeApiError): boolean {
+  return err.status === undefined || err.status === 500 || err.status === 502 || err.status === 504;
+}
 
 /**
  * Every Kubernetes call of the job goes through `call`: rate limited, bounded in concurrency,
@@ -63,8 +69,9 @@ export class KubeAccess {
 
   /**
    * Runs one API request; `fn` must pass `options` on to the client-node method it calls.
-   * When `signal` fires while the request waits for its turn (or between retries), it is not
-   * sent and the call rejects with RequestAbandoned: a stopped run sends nothing more.
+   * When `signal` fires while the request waits for its turn, it is not sent and the call
+   * rejects with RequestAbandoned: a stopped run sends nothing more. A read is also dropped
+   * between retries; a write already sent is retried to a known outcome.
    */
   call<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>, control: { signal?: AbortSignal } = {}): Promise<T> {
     return this.#inFlight(() => this.#withRetries(op, fn, control.signal));
@@ -72,23 +79,28 @@ export class KubeAccess {
 
   async #withRetries<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     const { retries, logger } = this.#options;
+    // A read can be dropped at any point. A write, once sent, is seen through its retries:
+    // abandoning it could leave an applied delete with no audit line and no count.
+    const mutating = !READ_VERBS.has(op.verb);
+    let mayHaveApplied = false;
     for (let attempt = 0; ; attempt++) {
       await this.#bucket.take();
-      if (signal?.aborted) throw new RequestAbandoned(op);
+      if (signal?.aborted && (attempt === 0 || !mutating)) throw new RequestAbandoned(op);
       this.requestCount++;
       try {
         return await fn(this.#requestOptions());
       } catch (thrown) {
         const err = toKubeApiError(op, thrown);
-        // A 404 or 409 after a retry may answer our own earlier attempt whose reply was lost.
-        err.afterRetry = attempt > 0;
+        // A 404 or 409 may answer our own earlier attempt, if one may have been applied.
+        err.afterRetry = mayHaveApplied;
+        mayHaveApplied ||= mayHaveBeenApplied(err);
         if (!isRetryable(err) || attempt >= retries) {
           throw attempt > 0 && isRetryable(err) ? err.afterAttempts(attempt + 1) : err;
         }
         const delayMs = this.#delay(attempt, err);
         logger.warn({ op: describeOp(op), status: err.status, reason: err.reason, attempt: attempt + 1, delayMs }, 'kube request failed; retrying');
         try {
-          await sleep(delayMs, undefined, signal ? { signal } : undefined);
+          await sleep(delayMs, undefined, signal && !mutating ? { signal } : undefined);
         } catch {
           throw new RequestAbandoned(op);
         }

@@ -37,7 +37,7 @@ export function loadKubeConfig(explicitPath: string | undefined, env: NodeJS.Pro
   if (!cluster?.server) {
     throw new KubeConfigError(`kubeconfig: current context "${kc.getCurrentContext()}" names no cluster with a server address`);
   }
-  if (URL.canParse(cluster.server) && (new URL(cluster.server).username || new URL(cluster.server).password)) {
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/\s]*@/i.test(cluster.server)) {
     // Refused rather than used: the URL would end up in error messages and logs.
     throw new KubeConfigError(`kubeconfig: the server address of cluster "${cluster.name}" carries credentials; put them in the user entry instead`);
   }

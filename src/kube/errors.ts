@@ -27,7 +27,7 @@ export class KubeApiError extends Error {
   readonly continueToken: string | undefined;
   /** The server's (or the socket's) own words, on one line. */
   readonly detail: string;
-  /** Set when this answer came to a retried request: a 404/409 may then answer our own lost attempt. */
+  /** Set when an earlier attempt of this request may have been applied (no answer, 500/502/504): a 404/409 may then answer our own attempt. */
   afterRetry = false;
 
   constructor(op: KubeOp, status: number | undefined, reason: string, detail: string, extra: { retryAfterSeconds?: number; continueToken?: string } = {}) {
@@ -131,7 +131,8 @@ function oneLine(text: string): string {
 
 /** undici quotes a URL with `user:password@` in its error; credentials never reach a log line. */
 export function withoutUserinfo(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, '$1');
+  // Up to the last `@` before the path: a password may itself contain `@`.
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s]*@/gi, '$1');
 }
 
 /** Socket and timeout failures a retry may cure; anything else without an answer is a config error. */

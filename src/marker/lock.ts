@@ -178,6 +178,9 @@ export class MarkerLock {
 
   startRenewing(): void {
     const interval = Math.max(1, Math.floor(this.#options.lockTimeoutMs / 3));
+    // Taking the marker may have taken long (retried writes): judge the lock's age now, not a
+    // third of a timeout from now, so a lock already near expiry is renewed or given up first.
+    if (this.#options.now().getTime() - this.#lastRenewed >= interval) this.#tick();
     this.#timer = setInterval(() => this.#tick(), interval);
     // The phases' own requests keep the process alive; the heartbeat alone must not.
     this.#timer.unref();

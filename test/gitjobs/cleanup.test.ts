@@ -224,9 +224,9 @@ describe('cleanupGitJobs', () => {
   it('audits a delete whose answer was lost as a delete, confirmed by the NotFound of the retry', async () => {
     const [lost, ...rest] = await appWithOldJobs(3);
     const name = lost!.job.metadata?.name ?? '';
-    // The first attempt is applied, then its answer is lost (503): the retry finds the Job gone.
+    // The first attempt is applied, then its answer is lost (a proxy's 504): the retry finds the Job gone.
     server.faults.add({
-      verb: 'delete', resource: 'jobs', name, times: 1, status: 503,
+      verb: 'delete', resource: 'jobs', name, times: 1, status: 504, reason: 'Timeout',
       before: async () => {
         await admin.batch.deleteNamespacedJob({ name, namespace: 'fleet-local', propagationPolicy: 'Background' });
       },
@@ -236,6 +236,21 @@ describe('cleanupGitJobs', () => {
     expect(kube.audits('delete').find((l) => l.name === name)).toMatchObject({ confirmedBy: 'NotFound after a retried delete' });
     expect(await remainingJobs()).toEqual([]);
     expect(rest).toHaveLength(2);
+  });
+
+  it('does not claim a delete that something else made while our attempt was refused (503)', async () => {
+    const [taken] = await appWithOldJobs(1);
+    const name = taken!.job.metadata?.name ?? '';
+    // A 503 was never applied: when the retry finds the Job gone, someone else deleted it.
+    server.faults.add({
+      verb: 'delete', resource: 'jobs', name, times: 1, status: 503,
+      before: async () => {
+        await admin.batch.deleteNamespacedJob({ name, namespace: 'fleet-local', propagationPolicy: 'Background' });
+      },
+    });
+    const result = await cleanupGitJobs(runContext(kube), defaults);
+    expect(result).toMatchObject({ outcome: 'completed', tallies: { jobs: { deleted: 0, skipped: 1 } } });
+    expect(kube.audits('skip').map((l) => l.name)).toEqual([name]);
   });
 
   it('stops after ten deletes fail in a row instead of hammering a failing server', async () => {

@@ -142,6 +142,17 @@ describe('KubeAccess', () => {
     expect(hits.get(cmPath)).toBe(1);
   });
 
+  it('sees a write through its retries once sent, even when the signal fires meanwhile', async () => {
+    script.set(cmPath, [{ status: 503, body: status(503, 'ServiceUnavailable', 'busy') }, okCm]);
+    hits.clear();
+    const access = accessFor(url, 5);
+    const halt = new AbortController();
+    const write = { verb: 'update', resource: 'configmaps', namespace: 'ns', name: 'cm' };
+    const cm = await access.call(write, (o) => { halt.abort(); return access.core.readNamespacedConfigMap({ name: 'cm', namespace: 'ns' }, o); }, { signal: halt.signal });
+    expect(cm.data).toEqual({ a: 'b' });
+    expect(hits.get(cmPath)).toBe(2);
+  });
+
   it('carries the fresh continue token of a 410 Expired answer', async () => {
     const listPath = '/api/v1/configmaps';
     script.set(listPath, [{ status: 410, body: status(410, 'Expired', 'The provided continue parameter is too old', { metadata: { continue: 'fresh-token' } }) }]);

@@ -38,6 +38,14 @@ describe('loadKubeConfig', () => {
 });
 
 describe('withoutUserinfo', () => {
+  it('also drops a password that contains @', () => {
+    expect(withoutUserinfo('GET https://admin:p@ss@10.0.0.1:6443/api failed')).toBe('GET https://10.0.0.1:6443/api failed');
+  });
+
+  it('leaves an @ in a path or query alone', () => {
+    expect(withoutUserinfo('https://10.0.0.1/api?owner=a@b')).toBe('https://10.0.0.1/api?owner=a@b');
+  });
+
   it('drops user:password@ from any URL in a message', () => {
     expect(withoutUserinfo('Request cannot be constructed from a URL that includes credentials: https://admin:pw@10.0.0.1/apis')).toBe(
       'Request cannot be constructed from a URL that includes credentials: https://10.0.0.1/apis',
