@@ -1,7 +1,7 @@
-// Sweep: delete what the plan judged stale, each artifact only after a fresh look at what is in
-// use, and its secrets only after the artifact is gone (they hold the credentials and the
-// record that it exists). Every Secret delete is conditional on the uid and resourceVersion
-// the plan saw.
+// Sweep: delete what the plan judged stale, each manifest and each Secret only right after a
+// fresh look at what is in use, and the secrets only after the artifact is gone (they hold the
+// credentials and the record that it exists). Every Secret delete is conditional on the uid and
+// resourceVersion the plan saw.
 import pLimit from 'p-limit';
 import { audit, formatAge } from '../audit.ts';
 import { isConflict, isNotFound, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
@@ -21,13 +21,16 @@ export interface OciTallies {
 /**
  * The in-use set the sweep checks each item against. `current()` returns a set whose listing
  * finished at most `maxAgeMs` before the call (by the run's clock); an older one is listed
- * again first, and concurrent callers share that one listing. The item then resolves `latest`
- * (a changed digest, e.g. Fleet pushing the id again, keeps it) and deletes the manifest; its
- * secrets go after. So a manifest is deleted at most `maxAgeMs`, plus that item's resolve and
- * delete requests (each bounded by the registry timeout and retries), after the listing it was
- * checked against finished; the listing itself began earlier (Bundles first, then
- * BundleDeployments, page by page). An object that starts naming the id inside that window is
- * not seen. A failed or cut-short listing throws: nothing is deleted without a current set.
+ * again first, and concurrent callers share that one listing. The sweep asks for it right
+ * before each mutating request of an item: before the manifest DELETE (after resolving
+ * `latest`, which can take minutes with retries) and before each of its Secret deletes. So no
+ * manifest DELETE and no Secret delete is sent against an in-use view older than `maxAgeMs`
+ * plus the duration of that one list (the listing began earlier: Bundles first, then
+ * BundleDeployments, page by page). What comes on top: fetching a registry token, the API
+ * client's wait for its turn, and the retries of that same request (registry timeout and
+ * backoff). An object that starts naming the id inside that window, or while the request is in
+ * flight, is not seen. A failed or cut-short listing throws: nothing is deleted without a
+ * current set.
  */
 export class Recheck {
   readonly #take: () => Promise<MarkResult>;
@@ -73,6 +76,8 @@ export class RecheckError extends Error {
   }
 }
 
+const IN_USE_AGAIN = 'in use again at re-check';
+
 export interface SweepOptions {
   concurrency: number;
 }
@@ -116,15 +121,10 @@ export class Sweeper {
       return this.#keep(d);
     }
 
-    let inUse: InUseSet;
-    try {
-      inUse = await this.#recheck.current();
-    } catch (err) {
-      if (this.#ctx.budget.aborted) this.stop ??= budgetStop(this.#ctx.budget);
-      this.stop ??= err instanceof RecheckError ? { outcome: err.outcome, cause: err.message } : { outcome: 'failed', cause: String(err) };
-      return this.#keep(d);
-    }
-    if (inUse.has(id)) return this.#skip(d, 'in use again at re-check');
+    // A first look before any registry request: an id in use again needs no resolve.
+    const before = await this.#inUseNow(id);
+    if (before === 'stop') return this.#keep(d);
+    if (before === 'in-use') return this.#skip(d, IN_USE_AGAIN);
 
     const client = this.#pool.client(registry);
     const record = this.#artifactRecord(d);
@@ -138,15 +138,20 @@ export class Sweeper {
       this.#tallies.artifacts.skipped++;
       audit(this.#ctx.logger, { action: 'skip', ...record, reason: 'artifact gone since judged; deleting its secrets' });
     };
+    let deletedByUs = false;
     if (d.action === 'delete') {
       if (current && current.digest !== d.digest) return this.#skip(d, `changed since judged: latest now points at ${current.digest}`);
       if (!current) gone();
       else {
-        if (this.#stopped()) return this.#keep(d);
+        // Resolving can take minutes with retries: look again right before the DELETE.
+        const now = await this.#inUseNow(id);
+        if (now === 'stop') return this.#keep(d);
+        if (now === 'in-use') return this.#skip(d, IN_USE_AGAIN);
         try {
           const outcome = await client.deleteManifest(id, d.digest);
           if (outcome === 'already-gone') gone();
           else {
+            deletedByUs = true;
             this.#tallies.artifacts.deleted++;
             audit(this.#ctx.logger, { action: 'delete', ...record });
           }
@@ -157,7 +162,53 @@ export class Sweeper {
     } else if (current) {
       return this.#skip(d, `artifact appeared since judged (${current.digest})`);
     }
-    for (const secret of candidate.secrets) await this.#deleteSecret(secret, id);
+    await this.#deleteSecrets(d, deletedByUs);
+  }
+
+  /**
+   * The artifact's secrets, each right after a look at what is in use. Once the id is in use
+   * again the rest are kept: Fleet rewrites an identical Secret for a Bundle it re-points, so
+   * the resourceVersion precondition would not stop the delete.
+   */
+  async #deleteSecrets(d: Deletion, deletedByUs: boolean): Promise<void> {
+    const { contentsId: id, registry, secrets } = d.candidate;
+    for (const [i, secret] of secrets.entries()) {
+      const now = await this.#inUseNow(id);
+      if (now === 'stop') {
+        this.#tallies.secrets.kept += secrets.length - i;
+        return;
+      }
+      if (now === 'in-use') {
+        if (deletedByUs) {
+          this.#ctx.logger.warn(
+            { registry: this.#pool.reference(registry), contentsId: id },
+            `artifact ${id} was deleted, then found in use again at re-check: a Bundle or BundleDeployment now points at a deleted artifact (Fleet pushes it again on its next reconcile); its remaining secrets are kept`,
+          );
+        }
+        this.#skipSecrets(secrets.slice(i), IN_USE_AGAIN);
+        return;
+      }
+      await this.#deleteSecret(secret, id);
+    }
+  }
+
+  /**
+   * Whether `id` is in use by a set listed at most the re-check's max age ago; 'stop' when the
+   * run stopped (budget, lock) or the re-check failed (the stop says why).
+   */
+  async #inUseNow(id: string): Promise<'in-use' | 'free' | 'stop'> {
+    if (this.#stopped()) return 'stop';
+    let inUse: InUseSet;
+    try {
+      inUse = await this.#recheck.current();
+    } catch (err) {
+      if (this.#ctx.budget.aborted) this.stop ??= budgetStop(this.#ctx.budget);
+      this.stop ??= err instanceof RecheckError ? { outcome: err.outcome, cause: err.message } : { outcome: 'failed', cause: String(err) };
+      return 'stop';
+    }
+    // The budget or the lock may have gone while it listed.
+    if (this.#stopped()) return 'stop';
+    return inUse.has(id) ? 'in-use' : 'free';
   }
 
   /** Budget spent, lock lost, or another item's re-check failed: nothing more is changed. */
@@ -175,10 +226,6 @@ export class Sweeper {
     const { namespace, name, uid, resourceVersion } = secret;
     const op: KubeOp = { verb: 'delete', resource: 'secrets', namespace, name };
     const record = { kind: 'Secret', namespace, name, uid };
-    if (this.#stopped()) {
-      this.#tallies.secrets.kept++;
-      return;
-    }
     try {
       await access.call(op, (o) => access.core.deleteNamespacedSecret({ name, namespace, body: { preconditions: { uid, resourceVersion } } }, o), { signal: this.#ctx.budget });
       this.#tallies.secrets.deleted++;
@@ -232,9 +279,13 @@ export class Sweeper {
       this.#tallies.artifacts.skipped++;
       audit(logger, { action: 'skip', ...this.#artifactRecord(d), reason });
     }
-    for (const s of d.candidate.secrets) {
+    this.#skipSecrets(d.candidate.secrets, reason);
+  }
+
+  #skipSecrets(secrets: readonly SecretRef[], reason: string): void {
+    for (const s of secrets) {
       this.#tallies.secrets.skipped++;
-      audit(logger, { action: 'skip', kind: 'Secret', namespace: s.namespace, name: s.name, uid: s.uid, reason });
+      audit(this.#ctx.logger, { action: 'skip', kind: 'Secret', namespace: s.namespace, name: s.name, uid: s.uid, reason });
     }
   }
 }

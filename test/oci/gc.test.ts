@@ -120,6 +120,60 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     expect(skipped).toEqual([expect.objectContaining({ name: reused.repository, reason: 'in use again at re-check' })]);
   });
 
+  it('looks again right before the manifest DELETE: a Bundle that starts using the candidate after the first re-check keeps it', async () => {
+    env = await gcEnv();
+    await env.artifacts(2, { use: 'bundle' });
+    const reused = await env.artifact({ use: 'none' });
+    const e = env;
+    // Created while the first re-check lists BundleDeployments: its Bundle list is done, so that
+    // look does not see it. With recheckMaxAgeMs 0 the look before the DELETE lists again.
+    const recheck = beforeRecheck(e, () => e.seeder.bundle(BUNDLE_NS, 'came-back', reused.contentsId).then(() => {}), 'bundledeployments');
+    await e.mark();
+
+    const result = await e.run({ recheckMaxAgeMs: 0 });
+
+    expect(recheck.looks()).toBeGreaterThan(2);
+    expect(result.outcome).toBe('completed');
+    expect(await e.status(reused)).toBe(200);
+    expect(await e.secretsLeft(reused)).toHaveLength(reused.secrets.length);
+    expect((await e.registryRequests()).filter((r) => r.startsWith('DELETE'))).toEqual([]);
+    expect(e.server.requests.count({ verb: 'delete' })).toBe(0);
+    expect(result.tallies.ociArtifacts).toMatchObject({ deleted: 0, skipped: 1 });
+    expect(result.tallies.ociSecrets).toMatchObject({ deleted: 0, skipped: reused.secrets.length });
+    expect(artifactAudits(e, 'skip')).toEqual([expect.objectContaining({ name: reused.repository, reason: 'in use again at re-check' })]);
+  });
+
+  it('looks again right before the secret deletes: in use again after its manifest went, the secrets stay and a warning says so', async () => {
+    env = await gcEnv();
+    await env.artifacts(2, { use: 'bundle' });
+    const reused = await env.artifact({ use: 'none' });
+    const e = env;
+    // As soon as the manifest is gone, and before the next look at what is in use, a Bundle
+    // names the id again (Fleet rewrites an identical Secret: its resourceVersion is unchanged).
+    let created = false;
+    e.server.faults.add({
+      verb: 'list', group: 'fleet.cattle.io', resource: 'bundles',
+      before: async (req) => {
+        if (created || req.query.get('continue') || (await e.status(reused)) !== 404) return;
+        created = true;
+        await e.seeder.bundle(BUNDLE_NS, 'came-back', reused.contentsId);
+      },
+    });
+
+    const result = await e.run({ recheckMaxAgeMs: 0 });
+
+    expect(created).toBe(true);
+    expect(result.outcome).toBe('completed');
+    expect(await e.status(reused)).toBe(404);
+    expect(await e.secretsLeft(reused)).toHaveLength(reused.secrets.length);
+    expect(e.server.requests.count({ verb: 'delete' })).toBe(0);
+    expect(result.tallies.ociArtifacts).toMatchObject({ deleted: 1, skipped: 0 });
+    expect(result.tallies.ociSecrets).toMatchObject({ deleted: 0, skipped: reused.secrets.length });
+    expect(secretAudits(e, 'skip').map((l) => l.reason)).toEqual(reused.secrets.map(() => 'in use again at re-check'));
+    const warnings = e.kube.lines.filter((l) => l.level === 'warn').map((l) => l.msg);
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`^artifact ${reused.contentsId} was deleted, then found in use again at re-check: .*points at a deleted artifact.*secrets are kept`))]);
+  });
+
   it('mass-delete brake: stops before any delete, reports the numbers; --allow-mass-delete passes', async () => {
     env = await gcEnv();
     await env.artifact({ use: 'bundle' });
@@ -238,6 +292,10 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     expect(await e.secretsLeft(...kept)).toHaveLength(kept.flatMap((a) => a.secrets).length);
     expect(result.tallies.ociArtifacts).toMatchObject({ deleted: 1, skipped: 2 });
     expect(artifactAudits(e, 'skip').map((l) => l.reason)).toEqual(['in use again at re-check', 'in use again at re-check']);
+    // The deleted one's first secret was already on its way; its others are looked at again and kept.
+    const deleted = stale.find((_, i) => statuses[i] === 404)!;
+    expect(await e.secretsLeft(deleted)).toHaveLength(deleted.secrets.length - 1);
+    expect(result.tallies.ociSecrets).toMatchObject({ deleted: 1, skipped: stale.flatMap((a) => a.secrets).length - 1 });
   });
   it('secrets whose artifact is already gone from the registry are deleted once past the grace period', async () => {
     env = await gcEnv();

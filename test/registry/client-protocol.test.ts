@@ -89,12 +89,25 @@ describe('retries', () => {
     expect(seen.filter((s) => s === path)).toHaveLength(4);
   });
 
-  it('a DELETE whose answer was lost and whose retry finds it gone counts as deleted; a plain 404 as already gone', async () => {
-    const path = `/v2/fleet/${ID}/manifests/${DIGEST}`;
-    script.set(`DELETE ${path}`, [{ status: 503 }, { status: 404 }]);
-    expect(await client().deleteManifest(ID, DIGEST)).toBe('deleted');
-    script.set(`DELETE ${path}`, [{ status: 404 }]);
-    expect(await client().deleteManifest(ID, DIGEST)).toBe('already-gone');
+  it('a 404 to a retried DELETE is ours only when an earlier attempt may have been applied (no answer, 500/502/504), else already gone', async () => {
+    const del = `DELETE /v2/fleet/${ID}/manifests/${DIGEST}`;
+    const cases: Array<[Answer[], 'deleted' | 'already-gone']> = [
+      // A gateway timeout or a lost answer: the registry may have deleted it on our first attempt.
+      [[{ status: 504 }, { status: 404 }], 'deleted'],
+      [[{ status: 500 }, { status: 404 }], 'deleted'],
+      [['reset', { status: 404 }], 'deleted'],
+      [[{ status: 503 }, { status: 429, headers: { 'retry-after': '0' } }, { status: 502 }, { status: 404 }], 'deleted'],
+      // Refused (503, 429): never applied, so something else deleted it meanwhile.
+      [[{ status: 503 }, { status: 404 }], 'already-gone'],
+      [[{ status: 429, headers: { 'retry-after': '0' } }, { status: 503 }, { status: 404 }], 'already-gone'],
+      [[{ status: 404 }], 'already-gone'],
+    ];
+    for (const [answers, expected] of cases) {
+      script.set(del, [...answers]);
+      seen.length = 0;
+      expect(await client(conn(), 3).deleteManifest(ID, DIGEST), JSON.stringify(answers)).toBe(expected);
+      expect(seen.filter((s) => s === del)).toHaveLength(answers.length);
+    }
   });
 
   it('gives up with one clear server error', async () => {
@@ -119,6 +132,24 @@ describe('retries', () => {
       await c.close().catch(() => {});
       sockets.forEach((s) => s.destroy());
       silent.close();
+    }
+  });
+});
+
+describe('created', () => {
+  const at = (created: unknown) => {
+    const body = JSON.stringify({ ...JSON.parse(MANIFEST), annotations: { 'org.opencontainers.image.created': created } });
+    script.set(`GET /v2/fleet/${ID}/manifests/latest`, [{ status: 200, body }]);
+    return client().created(ID, 'latest');
+  };
+
+  it('reads a strict RFC 3339 date-time with its timezone', async () => {
+    expect(await at('2024-05-06T07:08:09.5+02:00')).toEqual(new Date('2024-05-06T05:08:09.500Z'));
+  });
+
+  it('is undefined for a value Date would read leniently: no timezone, a bare year, not a string', async () => {
+    for (const value of ['2024-05-06T07:08:09', '2024-05-06', '1', 'May 6, 2024', 1714979289]) {
+      expect(await at(value), JSON.stringify(value)).toBeUndefined();
     }
   });
 });

@@ -9,6 +9,7 @@ import type { Logger } from '../../log.ts';
 import type { RegistryConnection } from '../storage-secret.ts';
 import { Authenticator, type Scope } from './auth.ts';
 import { RegistryError, registryErrorDetail } from './errors.ts';
+import { parseRfc3339 } from './rfc3339.ts';
 import { Transport, type HttpResponse } from './transport.ts';
 
 export const MEDIA_TYPES = {
@@ -122,13 +123,15 @@ export class RegistryClient {
     return got;
   }
 
-  /** The manifest's `org.opencontainers.image.created` annotation; undefined when absent or unparsable. */
+  /**
+   * The manifest's `org.opencontainers.image.created` annotation; undefined when absent or not
+   * a strict RFC 3339 date-time with its timezone (see parseRfc3339).
+   */
   async created(repo: string, ref: string): Promise<Date | undefined> {
     const { manifest } = await this.manifest(repo, ref);
     const value: unknown = manifest?.annotations?.[CREATED_ANNOTATION];
-    if (typeof value !== 'string') return undefined;
-    const date = new Date(value);
-    return Number.isNaN(date.getTime()) ? undefined : date;
+    const at = typeof value === 'string' ? parseRfc3339(value) : undefined;
+    return at === undefined ? undefined : new Date(at);
   }
 
   /** DELETE a manifest by digest (never by tag: some registries would only untag). */
@@ -137,8 +140,9 @@ export class RegistryClient {
     const full = this.repoPath(repo);
     const res = await this.call('DELETE', `/v2/${full}/manifests/${digest}`, this.repoScope(full, ['delete']), full);
     if (res.status === 202 || res.status === 200 || res.status === 204) return 'deleted';
-    // After a lost answer (timeout, 5xx) the retry finds the manifest gone: our first attempt did it.
-    if (res.status === 404) return res.attempts > 1 ? 'deleted' : 'already-gone';
+    // A 404 after an earlier attempt that may have been applied (no answer, or 500/502/504) is
+    // our own delete; after only unapplied ones (429, 503) someone else deleted it.
+    if (res.status === 404) return res.earlierMayHaveApplied ? 'deleted' : 'already-gone';
     throw this.statusError(res, 'DELETE', full);
   }
 

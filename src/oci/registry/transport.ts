@@ -29,9 +29,20 @@ export interface HttpResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
-  /** Attempts it took: a 404 to a retried DELETE may answer our own earlier, applied attempt. */
-  attempts: number;
+  /**
+   * Whether an earlier attempt of this request may have been applied by the registry: it got
+   * no answer after it may have been sent (reset, closed, timed out), or a 500, 502 or 504
+   * (the server, or a proxy in front of it, may have acted and lost the answer). A 429 or 503
+   * attempt was refused, and a refused connection or failed name lookup never sent anything.
+   * So a 404 to a retried DELETE answers our own earlier attempt only when this is true.
+   */
+  earlierMayHaveApplied: boolean;
 }
+
+/** Answers after which the request may have been carried out all the same. */
+const MAY_HAVE_APPLIED_STATUS = new Set([500, 502, 504]);
+/** Transport failures known to happen before anything was sent. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Manifests are capped at 4 MiB by distribution; nothing this client reads is larger. */
 const MAX_BODY = 8 * 1024 * 1024;
@@ -67,6 +78,7 @@ export class Transport {
     const what = `${req.method} ${req.url.pathname}`;
     const attempts = this.opts.retries + 1;
     let last: RegistryError | undefined;
+    let mayHaveApplied = false;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (last) await sleep(this.backoff(attempt - 1, last.retryAfterMs));
       try {
@@ -78,9 +90,10 @@ export class Transport {
             ...(req.repository ? { repository: req.repository } : {}),
             ...retryAfter(res.headers),
           });
+          if (MAY_HAVE_APPLIED_STATUS.has(res.status)) mayHaveApplied = true;
           continue;
         }
-        return { ...res, attempts: attempt };
+        return { ...res, earlierMayHaveApplied: mayHaveApplied };
       } catch (err) {
         const e = fromTransportError(err, {
           registry: this.conn.reference,
@@ -90,6 +103,8 @@ export class Transport {
           ...(req.repository ? { repository: req.repository } : {}),
         });
         if (!e.retryable) throw e;
+        // Unknown codes count as maybe sent: only a known never-sent failure rules it out.
+        if (!(e.code && NOT_SENT_CODES.has(e.code))) mayHaveApplied = true;
         last = e;
       }
     }
@@ -102,7 +117,7 @@ export class Transport {
     });
   }
 
-  private async once(req: HttpRequest): Promise<Omit<HttpResponse, 'attempts'>> {
+  private async once(req: HttpRequest): Promise<Omit<HttpResponse, 'earlierMayHaveApplied'>> {
     const started = Date.now();
     this.requestCount++;
     const res = await request(req.url, {
