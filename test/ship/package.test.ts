@@ -30,12 +30,15 @@ const execFileAsync = promisify(execFile);
 /** Asynchronous, so the in-process API test server keeps answering the child. */
 async function run(command: string, args: string[], options: { cwd: string }): Promise<Ran> {
   // This Node first on PATH: npm's scripts and the bin's `#!/usr/bin/env node` use Node 24.
-  const env = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '/root' };
+  // No update check: on a fresh HOME npm would otherwise ask the registry for its own latest version.
+  const env = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '/root', npm_config_update_notifier: 'false' };
   try {
-    const { stdout, stderr } = await execFileAsync(command, args, { cwd: options.cwd, env, maxBuffer: 64 << 20 });
+    // A step that hangs fails on its own, naming itself, well inside the hook's timeout.
+    const { stdout, stderr } = await execFileAsync(command, args, { cwd: options.cwd, env, maxBuffer: 64 << 20, timeout: 150_000, killSignal: 'SIGKILL' });
     return { code: 0, stdout, stderr };
   } catch (err) {
-    const failed = err as { code?: unknown; stdout?: string; stderr?: string };
+    const failed = err as { code?: unknown; killed?: boolean; stdout?: string; stderr?: string };
+    if (failed.killed) return { code: null, stdout: failed.stdout ?? '', stderr: `${failed.stderr ?? ''}\n(killed after 150 s: ${command} ${args.join(' ')})` };
     if (typeof failed.code !== 'number') throw err;
     return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
   }
@@ -61,7 +64,7 @@ beforeAll(async () => {
   // --prefer-offline: the cache `npm ci` filled serves the dependencies without a round trip.
   ok('npm install', await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: installed }));
   bin = join(installed, 'node_modules', '.bin', 'fleet-cleanup');
-}, 240_000);
+}, 360_000);
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
