@@ -30,8 +30,11 @@ const execFileAsync = promisify(execFile);
 /** Asynchronous, so the in-process API test server keeps answering the child. */
 async function run(command: string, args: string[], options: { cwd: string }): Promise<Ran> {
   // This Node first on PATH: npm's scripts and the bin's `#!/usr/bin/env node` use Node 24.
-  // No update check: on a fresh HOME npm would otherwise ask the registry for its own latest version.
-  const env = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '/root', npm_config_update_notifier: 'false' };
+  // The machine's environment as it is (it may carry what reaches the npm registry: a CA bundle
+  // in NODE_EXTRA_CA_CERTS, proxies), less the variables of the `npm test` around us, which would
+  // steer the child npm. No update check: on a fresh HOME npm would ask the registry for itself.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+  const env = { ...inherited, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, npm_config_update_notifier: 'false' };
   try {
     // A step that hangs fails on its own, naming itself, well inside the hook's timeout.
     const { stdout, stderr } = await execFileAsync(command, args, { cwd: options.cwd, env, maxBuffer: 64 << 20, timeout: 150_000, killSignal: 'SIGKILL' });
