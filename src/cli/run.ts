@@ -12,6 +12,7 @@ import { buildSummary, overallCause, overallStatus } from '../marker/summary.ts'
 import { formatDuration } from './duration.ts';
 import type { Options } from './options.ts';
 import { summaryLine } from './report.ts';
+import { messageOf } from '../error-text.ts';
 
 /** Where the run talks: JSON log lines to `stdout`, one readable line per event to `stderr`. */
 export interface CliIo {
@@ -148,26 +149,15 @@ async function runPhase(logger: Logger, name: string, run: () => Promise<PhaseRe
 
 /** The run's budget: aborts when --time-budget is spent, the lock is lost, or the process is told to stop. */
 function runBudget(timeBudgetMs: number, lock: MarkerLock | undefined, stop: AbortSignal | undefined): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const timer = timeBudgetMs > 0 ? setTimeout(() => controller.abort(new Error(`time budget ${formatDuration(timeBudgetMs)} spent`)), timeBudgetMs) : undefined;
-  timer?.unref();
-  const sources = [lock?.lost, stop].filter((s): s is AbortSignal => s !== undefined);
-  const onAbort = (event: Event) => controller.abort((event.target as AbortSignal).reason);
-  for (const source of sources) {
-    if (source.aborted) controller.abort(source.reason);
-    source.addEventListener('abort', onAbort, { once: true });
-  }
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      clearTimeout(timer);
-      for (const source of sources) source.removeEventListener('abort', onAbort);
-    },
-  };
+  // Not AbortSignal.timeout: the reason names the budget, and the marker's cause carries it.
+  const spent = new AbortController();
+  const timer = timeBudgetMs > 0 ? setTimeout(() => spent.abort(new Error(`time budget ${formatDuration(timeBudgetMs)} spent`)), timeBudgetMs).unref() : undefined;
+  const sources = [spent.signal, lock?.lost, stop].filter((s): s is AbortSignal => s !== undefined);
+  return { signal: AbortSignal.any(sources), dispose: () => clearTimeout(timer) };
 }
 
 function reasonText(reason: unknown): string {
-  return reason instanceof Error ? reason.message : String(reason);
+  return messageOf(reason);
 }
 
 /** One line for the operator: unreachable servers say which server, API errors name their op. */

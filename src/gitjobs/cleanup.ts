@@ -5,6 +5,7 @@ import { isConflict, isForbidden, isNotFound, isUnauthorized, KubeApiError, Requ
 import { listInPages } from '../kube/pager.ts';
 import { budgetStop, emptyTally, type PhaseResult, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
 import { describeGitRepo, judgeJob, Retention, type JobPolicy, type Verdict } from './select.ts';
+import { messageOf } from '../error-text.ts';
 
 export interface GitJobOptions {
   namespaces: string[] | 'all';
@@ -99,7 +100,7 @@ function jobSources(ctx: RunContext, options: GitJobOptions): JobSource[] {
 /** A list that failed: nothing more is judged. A list the budget stopped is `partial`, not a failure. */
 function listStop(err: unknown, budget: AbortSignal): PhaseStop {
   if (err instanceof RequestAbandoned) return budgetStop(budget);
-  return { outcome: 'failed', cause: err instanceof Error ? err.message : String(err) };
+  return { outcome: 'failed', cause: messageOf(err) };
 }
 
 type Judged = { job: V1Job; verdict: Verdict };
@@ -197,7 +198,7 @@ class PageDeleter {
       audit(logger, { ...record, action: 'skip', reason: 'gone or changed since judged', judged: record.reason });
       return;
     }
-    const message = err instanceof Error ? err.message : String(err);
+    const message = messageOf(err);
     if (isForbidden(err) || isUnauthorized(err)) {
       const why = isForbidden(err) ? 'RBAC forbids deleting Jobs' : 'the API server refused the credentials';
       this.#stopWith({ outcome: 'failed', cause: `${why}: ${message}` });

@@ -1,4 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
+import { oneLine } from '../error-text.ts';
 
 /** What a request was about, so that every error line names the object and the verb. */
 export interface KubeOp {
@@ -76,13 +77,13 @@ export function toKubeApiError(op: KubeOp, err: unknown): KubeApiError {
     const status = parseStatusBody(err.body);
     const header = err.headers?.['retry-after'];
     const retryAfter = header !== undefined && /^\d+$/.test(header) ? Number(header) : status?.details?.retryAfterSeconds;
-    return new KubeApiError(op, err.code, status?.reason || REASON_BY_CODE[err.code] || 'Error', oneLine(status?.message ?? ''), {
+    return new KubeApiError(op, err.code, status?.reason || REASON_BY_CODE[err.code] || 'Error', scrubbed(status?.message ?? ''), {
       ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
       ...(status?.metadata?.continue ? { continueToken: status.metadata.continue } : {}),
     });
   }
   const code = transportCode(err);
-  return new KubeApiError(op, undefined, code, oneLine(transportMessage(err)));
+  return new KubeApiError(op, undefined, code, scrubbed(transportMessage(err)));
 }
 
 interface StatusBody {
@@ -125,8 +126,9 @@ function transportMessage(err: unknown): string {
   return String(cause);
 }
 
-function oneLine(text: string): string {
-  return withoutUserinfo(text.replace(/\s+/g, ' ').trim());
+/** One line, and never a URL's credentials. */
+function scrubbed(text: string): string {
+  return withoutUserinfo(oneLine(text));
 }
 
 /** undici quotes a URL with `user:password@` in its error; credentials never reach a log line. */

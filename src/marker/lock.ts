@@ -5,6 +5,7 @@ import { isAlreadyExists, isConflict, isNotFound, KubeApiError } from '../kube/e
 import type { Logger } from '../log.ts';
 import { decide, type Decision } from './decide.ts';
 import { dataFromRecord, lockTimeoutSecondsText, MARKER_LABEL_KEY, MARKER_LABEL_VALUE, recordFromData, rfc3339, type FinalStatus, type MarkerRecord } from './record.ts';
+import { messageOf, oneLine } from '../error-text.ts';
 
 export interface MarkerRef {
   namespace: string;
@@ -213,7 +214,7 @@ export class MarkerLock {
         this.#lose(await this.#takenOverMessage());
         return;
       }
-      const why = err instanceof Error ? err.message : String(err);
+      const why = messageOf(err);
       this.#options.logger.warn({ marker: this.#ref(), err: why }, 'could not renew the marker lock; trying again at the next heartbeat');
     }
   }
@@ -300,6 +301,3 @@ export class MarkerLock {
   }
 }
 
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
-}

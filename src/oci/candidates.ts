@@ -11,6 +11,7 @@ import type { InUseSet } from './mark.ts';
 import { RegistryError } from './registry/index.ts';
 import type { RegistryPool } from './registries.ts';
 import { isContentsId, OCI_STORAGE_SECRET_TYPE, parseStorageSecret, type RegistryConnection } from './storage-secret.ts';
+import { messageOf } from '../error-text.ts';
 
 /** What a Secret delete needs to be conditional on the object as judged. */
 export interface SecretRef {
@@ -90,7 +91,7 @@ export async function collectSecretCandidates(access: KubeAccess, inUse: InUseSe
       try {
         conn = parseStorageSecret(secret);
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
+        const message = messageOf(err);
         if (named) hold(name, `${message}; it, every secret of that name and its artifact are kept`);
         else logger.warn({ secret: `${secret.metadata?.namespace}/${name}` }, `${message}; this connection is not used`);
         continue;

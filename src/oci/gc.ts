@@ -8,6 +8,7 @@ import { markInUse } from './mark.ts';
 import { brakeCause, judgeCandidates, type Judgement, type KeepReason } from './plan.ts';
 import { RegistryPool } from './registries.ts';
 import { artifactAudit, Recheck, Sweeper, type Deletion, type OciTallies } from './sweep.ts';
+import { messageOf } from '../error-text.ts';
 
 export interface OciOptions {
   /** Artifacts younger than this are kept: Fleet pushes an artifact before it writes the Bundle. */
@@ -45,7 +46,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
   try {
     if (!(await anyStorageSecret(access, { logger }))) return result('skipped', 'no OCI storage secret in any namespace');
   } catch (err) {
-    return result('failed', `cannot list OCI storage secrets: ${message(err)}`);
+    return result('failed', `cannot list OCI storage secrets: ${messageOf(err)}`);
   }
   const marked = await mark();
   if (!marked.ok) return result(marked.outcome, marked.cause);
@@ -65,7 +66,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     try {
       set = await collectSecretCandidates(access, inUse, pool, { pageSize: options.pageSize, logger });
     } catch (err) {
-      return result('failed', `cannot list OCI storage secrets: ${message(err)}`);
+      return result('failed', `cannot list OCI storage secrets: ${messageOf(err)}`);
     }
     tallies.secrets.kept += set.secretsKept;
     tallies.artifacts.kept += set.held.size;
@@ -117,7 +118,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     return result(outcome, causes.length > 0 ? causes.join('; ') : undefined);
   } catch (err) {
     // Unexpected: stop here rather than guess.
-    return result('failed', `oci storage phase stopped: ${message(err)}`);
+    return result('failed', `oci storage phase stopped: ${messageOf(err)}`);
   } finally {
     await pool.close();
     logger.info(
@@ -147,8 +148,4 @@ function reportPlan(ctx: RunContext, pool: RegistryPool, deletions: Deletion[], 
       audit(ctx.logger, { action: 'would-delete', kind: 'Secret', namespace: s.namespace, name: s.name, uid: s.uid, reason: `OCI storage secret of stale artifact ${d.candidate.contentsId}` });
     }
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

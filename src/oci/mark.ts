@@ -6,6 +6,7 @@ import { isNotFound, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { listInPages, type ListPage } from '../kube/pager.ts';
 import type { Logger } from '../log.ts';
 import { budgetStop } from '../phase.ts';
+import { messageOf } from '../error-text.ts';
 
 export const FLEET_GROUP = 'fleet.cattle.io';
 export const FLEET_VERSION = 'v1alpha1';
@@ -115,6 +116,6 @@ async function eachObject(access: KubeAccess, plural: 'bundles' | 'bundledeploym
 }
 
 function failed(err: unknown): MarkResult {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = messageOf(err);
   return { ok: false, outcome: 'failed', cause: `cannot tell which artifacts are in use: ${message}` };
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import type { Candidate } from './candidates.ts';
 import { CREATED_ANNOTATION, parseRfc3339, RegistryError } from './registry/index.ts';
 import type { RegistryPool } from './registries.ts';
+import { messageOf } from '../error-text.ts';
 
 export const FLEET_ARTIFACT_TYPE = 'application/fleet.manifest';
 
@@ -53,7 +54,7 @@ async function judge(candidate: Candidate, pool: RegistryPool, options: PlanOpti
     if (err instanceof RegistryError && err.kind === 'not-found') got = null;
     else if (pool.fail(registry, err)) return { action: 'keep', candidate, why: 'registry-down' };
     else {
-      const detail = err instanceof Error ? err.message : String(err);
+      const detail = messageOf(err);
       options.logger.warn({ registry: pool.reference(registry), contentsId: id }, `cannot read artifact ${id}: ${detail}; kept`);
       return { action: 'keep', candidate, why: 'read-error', detail };
     }

@@ -10,6 +10,7 @@ import type { SecretRef } from './candidates.ts';
 import type { InUseSet, MarkResult } from './mark.ts';
 import type { Judgement } from './plan.ts';
 import type { RegistryPool } from './registries.ts';
+import { messageOf } from '../error-text.ts';
 
 export type Deletion = Extract<Judgement, { action: 'delete' | 'secrets-only' }>;
 
@@ -243,7 +244,7 @@ export class Sweeper {
         return;
       }
       this.#tallies.secrets.errors++;
-      this.#error(err instanceof Error ? err.message : String(err));
+      this.#error(messageOf(err));
     }
   }
 
@@ -257,7 +258,7 @@ export class Sweeper {
     }
     this.#tallies.artifacts.errors++;
     this.#tallies.secrets.kept += d.candidate.secrets.length;
-    const message = err instanceof Error ? err.message : String(err);
+    const message = messageOf(err);
     this.#ctx.logger.warn({ registry: this.#pool.reference(registry), contentsId }, `cannot delete artifact ${contentsId}: ${message}; it and its secrets are kept`);
     this.#error(message);
   }

@@ -1,3 +1,4 @@
+import { messageOf, oneLine } from '../../error-text.ts';
 // One error type for everything the registry client can run into, each with a single line a
 // person can act on. Messages name the registry (reference) and repository, never a credential
 // or a token: those are never passed to this module.
@@ -35,7 +36,7 @@ export class RegistryError extends Error {
   readonly retryAfterMs: number | undefined;
 
   constructor(kind: RegistryErrorKind, message: string, init: RegistryErrorInit) {
-    super(oneLine(message));
+    super(oneLine(message, 400));
     this.kind = kind;
     this.status = init.status;
     this.registry = init.registry;
@@ -48,11 +49,6 @@ export class RegistryError extends Error {
   get retryable(): boolean {
     return this.kind === 'unreachable' || this.kind === 'timeout' || (this.kind === 'server' && this.status !== 501);
   }
-}
-
-export function oneLine(s: string, max = 400): string {
-  const flat = s.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 /** Node / OpenSSL certificate error codes, in the words an operator knows. */
@@ -124,7 +120,7 @@ export function fromTransportError(err: unknown, ctx: { registry: string; origin
   if (code && UNREACHABLE_CODES.has(code)) {
     return new RegistryError('unreachable', `registry ${ctx.registry} is unreachable: ${UNREACHABLE_WORDS[code] ?? code} at ${ctx.origin} [${code}]`, base);
   }
-  const detail = err instanceof Error ? err.message : String(err);
+  const detail = messageOf(err);
   return new RegistryError('unreachable', `registry ${ctx.registry}: ${ctx.what} to ${ctx.origin} failed: ${detail}${code ? ` [${code}]` : ''}`, base);
 }
 
