@@ -86,14 +86,13 @@ function jobSources(ctx: RunContext, options: GitJobOptions): JobSource[] {
   // selector only narrows what the server sends; every item is still judged here.
   const fieldSelector = options.deleteFailed ? undefined : 'status.successful=1';
   const pager = { pageSize: options.pageSize, logger, signal: ctx.budget };
-  const select = fieldSelector ? { fieldSelector } : {};
   if (options.namespaces === 'all') {
     const op: KubeOp = { verb: 'list', resource: 'jobs.batch' };
-    return [() => listInPages<V1Job>(access, op, (page, o) => access.batch.listJobForAllNamespaces({ ...page, ...select }, o), pager)];
+    return [() => listInPages<V1Job>(access, op, (page, o) => access.batch.listJobForAllNamespaces({ limit: page.limit, _continue: page._continue, fieldSelector }, o), pager)];
   }
   return [...new Set(options.namespaces)].map((namespace) => {
     const op: KubeOp = { verb: 'list', resource: 'jobs.batch', namespace };
-    return () => listInPages<V1Job>(access, op, (page, o) => access.batch.listNamespacedJob({ namespace, ...page, ...select }, o), pager);
+    return () => listInPages<V1Job>(access, op, (page, o) => access.batch.listNamespacedJob({ namespace, limit: page.limit, _continue: page._continue, fieldSelector }, o), pager);
   });
 }
 

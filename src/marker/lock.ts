@@ -100,7 +100,8 @@ export function defaultHolder(name: string, pid: number): string {
 
 async function readMarker(access: KubeAccess, ref: MarkerRef): Promise<V1ConfigMap | undefined> {
   try {
-    return await access.call({ verb: 'get', resource: 'configmaps', ...ref }, (o) => access.core.readNamespacedConfigMap(ref, o));
+    const { namespace, name } = ref;
+    return await access.call({ verb: 'get', resource: 'configmaps', namespace, name }, (o) => access.core.readNamespacedConfigMap({ namespace, name }, o));
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -133,14 +134,18 @@ const markerLabels = (labels: Record<string, string> | undefined) => ({ ...label
 
 function create(access: KubeAccess, ref: MarkerRef, record: MarkerRecord): Promise<V1ConfigMap> {
   const body: V1ConfigMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: ref.name, namespace: ref.namespace, labels: markerLabels(undefined) }, data: dataFromRecord(record) };
-  return access.call({ verb: 'create', resource: 'configmaps', ...ref }, (o) => access.core.createNamespacedConfigMap({ namespace: ref.namespace, body }, o));
+  const { namespace, name } = ref;
+  return access.call({ verb: 'create', resource: 'configmaps', namespace, name }, (o) => access.core.createNamespacedConfigMap({ namespace, body }, o));
 }
 
 /** Update with the resourceVersion of `metadata`: the API server refuses (409) if anyone wrote since. */
 function replace(access: KubeAccess, ref: MarkerRef, metadata: V1ObjectMeta, record: MarkerRecord): Promise<V1ConfigMap> {
   const { managedFields: _managed, ...kept } = metadata;
   const body: V1ConfigMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { ...kept, labels: markerLabels(kept.labels) }, data: dataFromRecord(record) };
-  return access.call({ verb: 'update', resource: 'configmaps', ...ref }, (o) => access.core.replaceNamespacedConfigMap({ ...ref, body }, o));
+  // Parameters by name: `ref` is the run's options, and a spread would send its dryRun: false,
+  // which kube-apiserver refuses (422: dryRun accepts only All).
+  const { namespace, name } = ref;
+  return access.call({ verb: 'update', resource: 'configmaps', namespace, name }, (o) => access.core.replaceNamespacedConfigMap({ namespace, name, body }, o));
 }
 
 /**

@@ -62,7 +62,7 @@ export async function anyStorageSecret(access: KubeAccess, options: Pick<Collect
 }
 
 function storageSecretPages(access: KubeAccess, options: CollectOptions): AsyncGenerator<V1Secret[]> {
-  return listInPages<V1Secret>(access, secretsOp, (page, o) => access.core.listSecretForAllNamespaces({ fieldSelector: SECRET_SELECTOR, ...page }, o), options);
+  return listInPages<V1Secret>(access, secretsOp, (page, o) => access.core.listSecretForAllNamespaces({ fieldSelector: SECRET_SELECTOR, limit: page.limit, _continue: page._continue }, o), options);
 }
 
 /** Streams the OCI storage secrets of all namespaces; a failed list throws (nothing is swept then). */

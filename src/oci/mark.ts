@@ -106,7 +106,7 @@ async function eachObject(access: KubeAccess, plural: 'bundles' | 'bundledeploym
   const pages = listInPages<FleetObject>(
     access,
     op,
-    (page, o) => access.custom.listClusterCustomObject({ group: FLEET_GROUP, version: FLEET_VERSION, plural, ...page }, o) as Promise<ListPage<FleetObject>>,
+    (page, o) => access.custom.listClusterCustomObject({ group: FLEET_GROUP, version: FLEET_VERSION, plural, limit: page.limit, _continue: page._continue }, o) as Promise<ListPage<FleetObject>>,
     { pageSize: options.pageSize, logger: options.logger, signal: options.budget },
   );
   for await (const page of pages) {

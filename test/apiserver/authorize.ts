@@ -17,6 +17,8 @@ export interface Attributes {
 
 export interface Decision {
   allowed: boolean;
+  /** why rules could not be read (kube's RBAC authorizer: `RBAC: role... "x" not found`), appended to the 403 message */
+  reason?: string;
 }
 
 export interface Authorizer {

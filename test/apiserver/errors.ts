@@ -27,6 +27,12 @@ export class ApiError extends Error {
   readonly details: StatusDetails | undefined;
   readonly headers: Record<string, string>;
   continueToken: string | undefined;
+  /**
+   * Refused for the request's own shape (query parameters, DeleteOptions, body against URL),
+   * not for the cluster's state: kube-apiserver refuses it whatever the data. The server
+   * records these as contract violations (see contract.ts).
+   */
+  contract = false;
 
   constructor(code: number, reason: string, message: string, details?: StatusDetails, headers: Record<string, string> = {}) {
     super(message);
@@ -75,6 +81,18 @@ export function alreadyExists(resource: string, group: string, name: string): Ap
   return new ApiError(409, 'AlreadyExists', `${qualified(resource, group)} "${name}" already exists`, { name, group, kind: resource });
 }
 
+/**
+ * 409 of a failed delete precondition. rest.BeforeDelete names the object by its Kind, not its
+ * resource (`Job.batch "j1"`, details.kind `Job`), unlike the storage layer's conflicts.
+ */
+export function preconditionFailed(kind: string, group: string, name: string, what: 'uid' | 'resourceVersion', wanted: string, actual: string): ApiError {
+  const why =
+    what === 'uid'
+      ? `the UID in the precondition (${wanted}) does not match the UID in record (${actual}). The object might have been deleted and then recreated`
+      : `the ResourceVersion in the precondition (${wanted}) does not match the ResourceVersion in record (${actual}). The object might have been modified`;
+  return conflict(kind, group, name, why);
+}
+
 export function conflict(resource: string, group: string, name: string, why: string): ApiError {
   return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(resource, group)} "${name}": ${why}`, {
     name,
@@ -87,7 +105,7 @@ export const OPTIMISTIC_LOCK = 'the object has been modified; please apply your 
 
 export interface FieldError {
   field: string;
-  type: 'Required' | 'Invalid' | 'Forbidden' | 'NotSupported' | 'Duplicate';
+  type: 'Required' | 'Invalid' | 'Forbidden' | 'NotSupported' | 'Duplicate' | 'TooLong';
   value?: unknown;
   detail?: string;
 }
@@ -98,6 +116,7 @@ const causeReason: Record<FieldError['type'], string> = {
   Forbidden: 'FieldValueForbidden',
   NotSupported: 'FieldValueNotSupported',
   Duplicate: 'FieldValueDuplicate',
+  TooLong: 'FieldValueTooLong',
 };
 
 function fieldErrorText(e: FieldError): string {
@@ -106,14 +125,19 @@ function fieldErrorText(e: FieldError): string {
       return `Required value${e.detail ? `: ${e.detail}` : ''}`;
     case 'Forbidden':
       return `Forbidden${e.detail ? `: ${e.detail}` : ''}`;
+    case 'TooLong':
+      return `Too long${e.detail ? `: ${e.detail}` : ''}`;
     default:
       return `${e.type === 'Invalid' ? 'Invalid value' : e.type === 'NotSupported' ? 'Unsupported value' : 'Duplicate value'}: ${goValue(e.value)}${e.detail ? `: ${e.detail}` : ''}`;
   }
 }
 
-// Go's %#v-ish rendering used by field.Error: strings quoted, numbers as is.
+// field.Error's rendering (apimachinery util/validation/field/errors.go): strings %q, int64
+// and bool %v, anything else %#v (a []string is `[]string{"a", "b"}`).
 function goValue(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'boolean') return String(v);
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return `[]string{${v.map((x) => JSON.stringify(x)).join(', ')}}`;
   if (typeof v === 'number') return Number.isInteger(v) && v === 0 ? '0x0' : String(v);
   return JSON.stringify(v);
 }
@@ -134,6 +158,26 @@ export function badRequest(message: string): ApiError {
   return new ApiError(400, 'BadRequest', message);
 }
 
+/** A refusal of the request's shape (see ApiError.contract). */
+export function contractError(err: ApiError): ApiError {
+  err.contract = true;
+  return err;
+}
+
+/**
+ * The 429 of API Priority and Fairness (and of max-in-flight): not a Status but Go's
+ * http.Error, plain text, with Retry-After (kube: 1-32 s). server/filters/priority-and-fairness.go
+ * and maxinflight.go `tooManyRequests`. One helper for every 429 the test server sends.
+ */
+export const APF_TOO_MANY_REQUESTS = 'Too many requests, please try again later.';
+export function apfTooManyRequests(retryAfterSeconds = 1): { status: 429; headers: Record<string, string>; body: string } {
+  return {
+    status: 429,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', 'retry-after': String(retryAfterSeconds) },
+    body: `${APF_TOO_MANY_REQUESTS}\n`,
+  };
+}
+
 export function forbidden(resource: string, group: string, name: string, why: string): ApiError {
   const subject = name ? `${qualified(resource, group)} "${name}"` : qualified(resource, group);
   return new ApiError(403, 'Forbidden', `${subject} is forbidden: ${why}`, { name, group, kind: resource });
@@ -143,8 +187,11 @@ export function unauthorized(): ApiError {
   return new ApiError(401, 'Unauthorized', 'Unauthorized');
 }
 
+/** go-restful's 405 for a route without that method, as kube's ServiceErrorHandler wraps it. */
 export function methodNotAllowed(): ApiError {
-  return new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+  return new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {
+    causes: [{ reason: 'UnexpectedServerResponse', message: '405: Method Not Allowed' }],
+  });
 }
 
 export function gone(reason: 'Gone' | 'Expired', message: string): ApiError {

@@ -2,7 +2,8 @@
 // watch.ts). Each handler takes the parsed request and returns a reply or throws ApiError.
 
 import { randomInt, randomUUID } from 'node:crypto';
-import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, notFoundPath, OPTIMISTIC_LOCK, unsupportedMediaType } from './errors.ts';
+import { ApiError, alreadyExists, badRequest, conflict, contractError, forbidden, invalid, notFound, notFoundPath, OPTIMISTIC_LOCK, preconditionFailed, unsupportedMediaType } from './errors.ts';
+import { checkCreateNamespace, checkUpdateName, deleteOptions, listOptions, type DeleteOptions } from './options.ts';
 import { applyPatch } from './patch.ts';
 import { decodeProtobuf, PROTOBUF } from './protobuf.ts';
 import { decodeContinue, encodeContinue, type Snapshots } from './paging.ts';
@@ -46,30 +47,30 @@ export function present(type: ResourceType, obj: KubeObject): KubeObject {
   return { apiVersion: type.group ? `${type.group}/${type.version}` : type.version, kind: type.kind, ...rest } as KubeObject;
 }
 
-function parseBody(ctx: Ctx): unknown {
+export function parseBody(ctx: Ctx): unknown {
   if (ctx.contentType.split(';')[0]!.trim() === PROTOBUF && ctx.body.length > 0) return decodeProtobuf(ctx.body);
   const text = ctx.body.toString('utf8');
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw badRequest(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (${(e as Error).message})`);
+    throw contractError(badRequest(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (${(e as Error).message})`));
   }
 }
 
-function objectBody(ctx: Ctx, type: ResourceType): KubeObject {
+export function objectBody(ctx: Ctx, type: ResourceType): KubeObject {
   const body = parseBody(ctx);
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the body of the request must be a JSON object');
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw contractError(badRequest('the body of the request must be a JSON object'));
   const obj = body as KubeObject;
   const gv = type.group ? `${type.group}/${type.version}` : type.version;
   if (obj.apiVersion !== undefined && obj.apiVersion !== gv) {
-    throw badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${gv})`);
+    throw contractError(badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${gv})`));
   }
   if (obj.kind !== undefined && obj.kind !== type.kind) {
-    throw badRequest(`${obj.kind} in version "${type.version}" cannot be handled as a ${type.kind}: the kind in the data (${obj.kind}) does not match the expected kind (${type.kind})`);
+    throw contractError(badRequest(`${obj.kind} in version "${type.version}" cannot be handled as a ${type.kind}: the kind in the data (${obj.kind}) does not match the expected kind (${type.kind})`));
   }
   if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
-  if (typeof obj.metadata !== 'object') throw badRequest(`${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: json: cannot unmarshal metadata`);
+  if (typeof obj.metadata !== 'object') throw contractError(badRequest(`${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: json: cannot unmarshal metadata`));
   return obj;
 }
 
@@ -93,16 +94,8 @@ function checkFields(ctx: Ctx, type: ResourceType, obj: KubeObject): void {
 }
 
 function checkNamespace(ctx: Ctx, type: ResourceType, obj: KubeObject): void {
-  if (!type.namespaced) {
-    delete obj.metadata.namespace;
-    return;
-  }
-  const ns = ctx.info.namespace;
-  if (ns === undefined) throw notFoundPath();
-  if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== '' && obj.metadata.namespace !== ns) {
-    throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
-  }
-  obj.metadata.namespace = ns;
+  if (type.namespaced && ctx.info.namespace === undefined) throw notFoundPath();
+  checkCreateNamespace(type, ctx.info, obj);
 }
 
 function getOr404(ctx: Ctx, type: ResourceType): KubeObject {
@@ -123,9 +116,7 @@ export function get(ctx: Ctx, type: ResourceType): Reply {
 
 export function list(ctx: Ctx, type: ResourceType): Reply {
   const { pred, filtered } = selectorPredicate(type, ctx.query);
-  const limit = Number(ctx.query.get('limit') ?? '0');
-  if (!Number.isInteger(limit) || limit < 0) throw badRequest(`limit must be a non-negative integer`);
-  const token = ctx.query.get('continue');
+  const { limit, continueToken: token } = listOptions(ctx.query, false);
   const scope = `${type.storageKey}|${ctx.info.namespace ?? '*'}`;
   let rv = ctx.store.resourceVersion;
   let candidates: KubeObject[];
@@ -140,6 +131,9 @@ export function list(ctx: Ctx, type: ResourceType): Reply {
     }
   } else candidates = ctx.store.list(type, ctx.info.namespace);
 
+  // Like etcd3's store (GetList): keys are scanned in order and the selector drops what does
+  // not match; once the page holds `limit` items, any key left (matching or not) means a
+  // continue token. So a selective list may hand out a token whose next page is empty.
   const items: KubeObject[] = [];
   let i = 0;
   for (; i < candidates.length; i++) {
@@ -147,16 +141,8 @@ export function list(ctx: Ctx, type: ResourceType): Reply {
     const o = candidates[i]!;
     if (pred(o)) items.push(o);
   }
-  // any more matching items left? (kube may hand out a token that yields an empty page; we do not)
-  let more = false;
-  let remaining = 0;
-  for (let j = i; j < candidates.length; j++) {
-    if (pred(candidates[j]!)) {
-      more = true;
-      remaining++;
-      if (filtered) break;
-    }
-  }
+  const more = i < candidates.length;
+  const remaining = candidates.length - i;
   const listMeta: Record<string, unknown> = { resourceVersion: String(rv) };
   if (more) {
     if (!token || decodeContinue(token).rv === -1) ctx.snapshots.save(scope, rv, candidates, keyOf);
@@ -233,13 +219,7 @@ function write(ctx: Ctx, type: ResourceType, current: KubeObject, next: KubeObje
 
 export function update(ctx: Ctx, type: ResourceType): Reply {
   const next = objectBody(ctx, type);
-  const name = ctx.info.name!;
-  if (next.metadata.name !== undefined && next.metadata.name !== name) {
-    throw badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
-  }
-  if (type.namespaced && next.metadata.namespace && next.metadata.namespace !== ctx.info.namespace) {
-    throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
-  }
+  checkUpdateName(ctx.info, next);
   const current = getOr404(ctx, type);
   checkRv(type, current, next, !type.unconditionalUpdate);
   return write(ctx, type, current, next);
@@ -263,86 +243,80 @@ export function patch(ctx: Ctx, type: ResourceType): Reply {
 
 // ---- delete ----
 
-interface DeleteOptions {
-  propagationPolicy?: string;
-  orphanDependents?: boolean;
-  gracePeriodSeconds?: number;
-  preconditions?: { uid?: string; resourceVersion?: string };
-  dryRun?: string[];
-}
+const JOB_ORPHAN_WARNING =
+  'child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning';
 
-function deleteOptions(ctx: Ctx): DeleteOptions {
-  const body = parseBody(ctx);
-  const opts: DeleteOptions = body && typeof body === 'object' ? { ...(body as DeleteOptions) } : {};
-  const q = ctx.query;
-  if (q.has('propagationPolicy')) opts.propagationPolicy = q.get('propagationPolicy')!;
-  if (q.has('orphanDependents')) opts.orphanDependents = q.get('orphanDependents') === 'true';
-  if (q.has('gracePeriodSeconds')) opts.gracePeriodSeconds = Number(q.get('gracePeriodSeconds'));
-  if (q.getAll('dryRun').length > 0) opts.dryRun = q.getAll('dryRun');
-  if (opts.propagationPolicy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(opts.propagationPolicy)) {
-    throw invalid('DeleteOptions', '', '', [{ field: 'propagationPolicy', type: 'NotSupported', value: opts.propagationPolicy, detail: 'supported values: "Foreground", "Background", "Orphan", "nil"' }]);
-  }
-  if (opts.propagationPolicy !== undefined && opts.orphanDependents !== undefined) {
-    throw invalid('DeleteOptions', '', '', [{ field: 'propagationPolicy', type: 'Invalid', value: opts.propagationPolicy, detail: 'orphanDependents and deletionPropagation cannot be both set' }]);
-  }
-  if (opts.gracePeriodSeconds !== undefined && !(opts.gracePeriodSeconds >= 0)) {
-    throw invalid('DeleteOptions', '', '', [{ field: 'gracePeriodSeconds', type: 'Invalid', value: opts.gracePeriodSeconds, detail: 'must be >= 0' }]);
-  }
-  return opts;
-}
-
-function policyFor(type: ResourceType, obj: KubeObject, opts: DeleteOptions, ctx: Ctx): Propagation {
+/** shouldOrphanDependents / shouldDeleteDependents of registry/generic/registry/store.go. */
+function policyFor(type: ResourceType, obj: KubeObject, opts: DeleteOptions): Propagation {
   if (opts.propagationPolicy) return opts.propagationPolicy as Propagation;
   if (opts.orphanDependents !== undefined) return opts.orphanDependents ? 'Orphan' : 'Background';
   if (obj.metadata.finalizers?.includes('orphan')) return 'Orphan';
   if (obj.metadata.finalizers?.includes('foregroundDeletion')) return 'Foreground';
-  if (type.resource === 'jobs' && type.group === 'batch') {
-    ctx.warnings.push('child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning');
-  }
   return type.defaultPropagation;
 }
 
-function deleteOne(ctx: Ctx, type: ResourceType, current: KubeObject, opts: DeleteOptions): { body: unknown } {
+/** batch/v1 Jobs orphan their Pods by default; kube warns when the request names no policy (registry/batch/job/storage). */
+function warnJobOrphans(ctx: Ctx, type: ResourceType, opts: DeleteOptions): void {
+  if (type.resource === 'jobs' && type.group === 'batch' && opts.propagationPolicy === undefined && opts.orphanDependents === undefined) {
+    ctx.warnings.push(JOB_ORPHAN_WARNING);
+  }
+}
+
+/** The Status a delete answers when the object is gone (finalizeDelete: details.kind is the resource). */
+function deletedStatus(type: ResourceType, obj: KubeObject): unknown {
+  const { name, uid } = obj.metadata;
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, ...(type.group ? { group: type.group } : {}), kind: type.resource, uid } };
+}
+
+/** Pods and custom resources answer the deleted object itself (ReturnDeletedObject); the rest a Status. */
+const returnsDeletedObject = (type: ResourceType) => (type.group === '' && type.resource === 'pods') || type.crd !== undefined;
+
+function deleteOne(ctx: Ctx, type: ResourceType, current: KubeObject, opts: DeleteOptions): unknown {
   const name = current.metadata.name!;
+  // rest.BeforeDelete checks preconditions first, naming the object by Kind.
   const pre = opts.preconditions ?? {};
-  if (pre.uid !== undefined && pre.uid !== null && pre.uid !== current.metadata.uid) {
-    throw conflict(type.resource, type.group, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
+  if (pre.uid != null && pre.uid !== current.metadata.uid) throw preconditionFailed(type.kind, type.group, name, 'uid', pre.uid, String(current.metadata.uid));
+  if (pre.resourceVersion != null && pre.resourceVersion !== current.metadata.resourceVersion) {
+    throw preconditionFailed(type.kind, type.group, name, 'resourceVersion', pre.resourceVersion, String(current.metadata.resourceVersion));
   }
-  if (pre.resourceVersion !== undefined && pre.resourceVersion !== null && pre.resourceVersion !== current.metadata.resourceVersion) {
-    throw conflict(type.resource, type.group, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`);
-  }
-  const policy = policyFor(type, current, opts, ctx);
-  if (opts.dryRun?.includes('All')) return { body: present(type, current) };
-  if (current.metadata.deletionTimestamp) return { body: present(type, current) }; // deletion already in progress
-  const { object, removed } = ctx.store.delete(type, current, policy);
-  if (removed && !(type.group === '' && type.resource === 'pods') && !type.crd) {
-    return {
-      body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, ...(type.group ? { group: type.group } : {}), kind: type.resource, uid: current.metadata.uid } },
-    };
-  }
-  return { body: present(type, object) };
+  const policy = policyFor(type, current, opts);
+  const dryRun = opts.dryRun?.includes('All') ?? false;
+  if (current.metadata.deletionTimestamp) return present(type, current); // deletion already in progress
+  const { object, removed } = ctx.store.delete(type, current, policy, dryRun);
+  if (removed && !returnsDeletedObject(type)) return deletedStatus(type, object);
+  return present(type, object);
 }
 
 export function del(ctx: Ctx, type: ResourceType): Reply {
   if (ctx.info.subresource) throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
-  const opts = deleteOptions(ctx);
+  const opts = deleteOptions(ctx.query, parseBody(ctx));
   const current = getOr404(ctx, type);
-  return { status: 200, ...deleteOne(ctx, type, current, opts) };
+  warnJobOrphans(ctx, type, opts);
+  return { status: 200, body: deleteOne(ctx, type, current, opts) };
 }
 
+/**
+ * Store.DeleteCollection: lists, then deletes each item with the same DeleteOptions
+ * (preconditions included); with kube's default of one worker the first failure other than
+ * NotFound ends the request with that error. Answers the list as it was read.
+ */
 export function deleteCollection(ctx: Ctx, type: ResourceType): Reply {
-  const opts = deleteOptions(ctx);
+  const opts = deleteOptions(ctx.query, parseBody(ctx));
+  listOptions(ctx.query, false);
   const { pred } = selectorPredicate(type, ctx.query);
   const victims = ctx.store.list(type, ctx.info.namespace).filter(pred);
-  const deleted: KubeObject[] = [];
+  warnJobOrphans(ctx, type, opts);
   for (const v of victims) {
     const fresh = ctx.store.get(type, v.metadata.namespace, v.metadata.name!);
-    if (!fresh) continue;
-    deleteOne(ctx, type, fresh, { ...opts, preconditions: undefined } as DeleteOptions);
-    deleted.push(present(type, fresh));
+    if (fresh) deleteOne(ctx, type, fresh, opts);
   }
   return {
     status: 200,
-    body: { kind: type.listKind, apiVersion: type.group ? `${type.group}/${type.version}` : type.version, metadata: { resourceVersion: String(ctx.store.resourceVersion) }, items: deleted },
+    body: {
+      kind: type.listKind,
+      apiVersion: type.group ? `${type.group}/${type.version}` : type.version,
+      metadata: { resourceVersion: String(ctx.store.resourceVersion) },
+      items: victims.map((v) => present(type, v)),
+    },
   };
 }

@@ -5,7 +5,12 @@ import type { FaultHandle, FaultRule, RequestFilter, RequestRecord } from './fau
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { ApiServer } from './server.ts';
 
+import { ContractViolationError, type ContractViolation } from './contract.ts';
+
 export type { FaultHandle, FaultRule, RequestFilter, RequestRecord } from './faults.ts';
+export type { ContractViolation } from './contract.ts';
+export { ContractViolationError, requestLine } from './contract.ts';
+export { apfTooManyRequests, APF_TOO_MANY_REQUESTS } from './errors.ts';
 
 export interface StartOptions {
   /** default 0 = a free port; always binds 127.0.0.1 */
@@ -14,6 +19,12 @@ export interface StartOptions {
   continueTtlMs?: number;
   /** enforce RBAC for non-admin tokens; default false = every authenticated request allowed */
   rbac?: boolean;
+  /**
+   * What `close()` does with requests kube-apiserver would refuse for their shape (contract.ts):
+   * 'fail' (default) rejects naming each one, so the test file fails; 'record' only records
+   * them (the standalone server, tests that send refused requests on purpose use `take()`).
+   */
+  contract?: 'fail' | 'record';
 }
 
 export interface TestApiServer {
@@ -24,6 +35,9 @@ export interface TestApiServer {
   serviceAccountToken(namespace: string, name: string): string;
   faults: { add(rule: FaultRule): FaultHandle; clear(): void };
   requests: { count(filter?: RequestFilter): number; list(filter?: RequestFilter): RequestRecord[]; reset(): void };
+  /** Requests refused for their shape so far; `take()` returns and forgets them. */
+  contract: { violations(): ContractViolation[]; take(): ContractViolation[] };
+  /** Stops the server; rejects with ContractViolationError when violations are left (unless contract: 'record'). */
   close(): Promise<void>;
 }
 
@@ -43,6 +57,11 @@ export async function startApiServer(opts: StartOptions = {}): Promise<TestApiSe
       list: (f) => server.requests.list(f),
       reset: () => server.requests.reset(),
     },
-    close: () => server.close(),
+    contract: { violations: () => server.contract.list(), take: () => server.contract.take() },
+    close: async () => {
+      await server.close();
+      const left = server.contract.list();
+      if ((opts.contract ?? 'fail') === 'fail' && left.length > 0) throw new ContractViolationError(left);
+    },
   };
 }

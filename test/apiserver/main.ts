@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --port: ${values.port}`);
-  const server = await startApiServer({ port, continueTtlMs: parseDuration(values['continue-ttl']), rbac: values.rbac });
+  const server = await startApiServer({ port, continueTtlMs: parseDuration(values['continue-ttl']), rbac: values.rbac, contract: 'record' });
   await server.writeKubeconfig(values.kubeconfig);
   console.log(`test apiserver ready at ${server.url} (kubeconfig ${values.kubeconfig})`);
   const stop = (signal: string) => {

@@ -65,25 +65,38 @@ export class RbacAuthorizer implements Authorizer {
     return type ? this.store.list(type, namespace) : [];
   }
 
-  private rulesOf(roleRef: { kind?: string; name?: string } | undefined, namespace: string | undefined): PolicyRule[] {
+  /** The rules a binding grants, or the lister's NotFound error text when its role is missing. */
+  private rulesOf(roleRef: { kind?: string; name?: string } | undefined, namespace: string | undefined): PolicyRule[] | string {
     if (!roleRef?.name) return [];
     const resource = roleRef.kind === 'ClusterRole' ? 'clusterroles' : 'roles';
     if (resource === 'roles' && namespace === undefined) return [];
     const role = this.objects(resource, resource === 'roles' ? namespace : undefined).find((r) => r.metadata.name === roleRef.name);
-    return (role?.['rules'] as PolicyRule[] | undefined) ?? [];
+    if (!role) return `${resource === 'roles' ? 'role' : 'clusterrole'}.rbac.authorization.k8s.io "${roleRef.name}" not found`;
+    return (role['rules'] as PolicyRule[] | undefined) ?? [];
   }
 
+  /**
+   * plugin/pkg/auth/authorizer/rbac/rbac.go: cluster role bindings, then the namespace's role
+   * bindings, of the user; allowed by the first matching rule. Otherwise the errors met on the way
+   * (a binding to a missing role) become the reason, `RBAC: <aggregate>`.
+   */
   authorize(a: Attributes): Decision {
     if (!a.isResource && a.verb === 'get' && DISCOVERY.test(a.path)) return { allowed: true };
     const bound = (b: KubeObject) => ((b['subjects'] as Subject[] | undefined) ?? []).some((s) => subjectMatches(s, a.user));
-    for (const crb of this.objects('clusterrolebindings').filter(bound)) {
-      if (this.rulesOf(crb['roleRef'] as Subject, undefined).some((r) => ruleAllows(r, a))) return { allowed: true };
-    }
-    if (a.namespace !== undefined) {
-      for (const rb of this.objects('rolebindings', a.namespace).filter(bound)) {
-        if (this.rulesOf(rb['roleRef'] as Subject, a.namespace).some((r) => ruleAllows(r, a))) return { allowed: true };
+    const bindings = [
+      ...this.objects('clusterrolebindings').filter(bound).map((b) => ({ b, ns: undefined })),
+      ...(a.namespace !== undefined ? this.objects('rolebindings', a.namespace).filter(bound).map((b) => ({ b, ns: a.namespace })) : []),
+    ];
+    const errors: string[] = [];
+    for (const { b, ns } of bindings) {
+      const rules = this.rulesOf(b['roleRef'] as Subject, ns);
+      if (typeof rules === 'string') {
+        if (!errors.includes(rules)) errors.push(rules);
+        continue;
       }
+      if (rules.some((r) => ruleAllows(r, a))) return { allowed: true };
     }
-    return { allowed: false };
+    if (errors.length === 0) return { allowed: false };
+    return { allowed: false, reason: `RBAC: ${errors.length === 1 ? errors[0] : `[${errors.join(', ')}]`}` };
   }
 }

@@ -343,19 +343,23 @@ describe('delete', () => {
     const uid = await expectApiError(batch.deleteNamespacedJob({ name: 'j', namespace: ns, body: { preconditions: { uid: 'other' } } }), 409);
     expect(uid).toMatchObject({
       reason: 'Conflict',
-      message: `Operation cannot be fulfilled on jobs.batch "j": Precondition failed: UID in precondition: other, UID in object meta: ${j.metadata!.uid}`,
+      message: `Operation cannot be fulfilled on Job.batch "j": the UID in the precondition (other) does not match the UID in record (${j.metadata!.uid}). The object might have been deleted and then recreated`,
+      details: { name: 'j', group: 'batch', kind: 'Job' },
     });
     const rv = await expectApiError(batch.deleteNamespacedJob({ name: 'j', namespace: ns, body: { preconditions: { resourceVersion: '1' } } }), 409);
-    expect(rv.message).toBe(`Operation cannot be fulfilled on jobs.batch "j": Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: ${j.metadata!.resourceVersion}`);
+    expect(rv.message).toBe(
+      `Operation cannot be fulfilled on Job.batch "j": the ResourceVersion in the precondition (1) does not match the ResourceVersion in record (${j.metadata!.resourceVersion}). The object might have been modified`,
+    );
     await batch.deleteNamespacedJob({ name: 'j', namespace: ns, body: { preconditions: { uid: j.metadata!.uid, resourceVersion: j.metadata!.resourceVersion }, propagationPolicy: 'Background' } });
     await expectApiError(batch.readNamespacedJob({ name: 'j', namespace: ns }), 404);
   });
 
-  it('changes nothing under dryRun=All', async () => {
+  it('changes nothing under dryRun=All (in the DeleteOptions body: with a body the query is not read)', async () => {
     const ns = await newNamespace();
     await createJob(ns, 'j');
-    const res = await api('DELETE', `/apis/batch/v1/namespaces/${ns}/jobs/j?dryRun=All`, { propagationPolicy: 'Background' });
+    const res = await api('DELETE', `/apis/batch/v1/namespaces/${ns}/jobs/j`, { propagationPolicy: 'Background', dryRun: ['All'] });
     expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ kind: 'Status', status: 'Success', details: { name: 'j', group: 'batch', kind: 'jobs' } });
     expect((await batch.readNamespacedJob({ name: 'j', namespace: ns })).metadata!.deletionTimestamp).toBeUndefined();
   });
 
@@ -507,12 +511,13 @@ describe('test hooks', () => {
     expect(server.requests.list({ verb: 'get', resource: 'jobs' }).map((r) => r.status)).toEqual([500, 200]);
   });
 
-  it('answers 429 with Retry-After', async () => {
+  it('answers 429 with Retry-After, as API Priority and Fairness does: plain text, not a Status', async () => {
     server.faults.add({ verb: 'list', resource: 'jobs', status: 429, retryAfterSeconds: 3 });
-    const res = await api('GET', '/apis/batch/v1/jobs');
+    const res = await fetch(`${server.url}/apis/batch/v1/jobs`, { headers: { authorization: `Bearer ${server.adminToken}` } });
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('3');
-    expect(res.body).toMatchObject({ reason: 'TooManyRequests', details: { retryAfterSeconds: 3 } });
+    expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(await res.text()).toBe('Too many requests, please try again later.\n');
   });
 
   it('drops the connection without an answer', async () => {
@@ -531,7 +536,7 @@ describe('test hooks', () => {
       },
     });
     const body = await expectApiError(batch.deleteNamespacedJob({ name: 'j', namespace: ns, body: { preconditions: { resourceVersion: j.metadata!.resourceVersion } } }), 409);
-    expect(body.message).toContain('Precondition failed: ResourceVersion in precondition');
+    expect(body.message).toContain('the ResourceVersion in the precondition');
     hook.remove();
     await batch.deleteNamespacedJob({ name: 'j', namespace: ns, body: { propagationPolicy: 'Background' } });
     expect(hook.hits).toBe(1);

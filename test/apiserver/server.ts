@@ -7,9 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Authenticator } from './auth.ts';
 import { allowAll, forbiddenMessage, type Attributes, type Authorizer } from './authorize.ts';
 import { discovery } from './discovery.ts';
-import { ApiError, fromCode, methodNotAllowed, notFoundPath, qualified, unauthorized } from './errors.ts';
+import { ApiError, apfTooManyRequests, fromCode, methodNotAllowed, notFoundPath, qualified, unauthorized } from './errors.ts';
+import { ContractLog, preflight } from './contract.ts';
 import { Faults, RequestLog, type RequestRecord } from './faults.ts';
-import { create, del, deleteCollection, get, list, patch, resolveType, update, type Ctx, type Reply } from './handlers.ts';
+import { create, del, deleteCollection, get, list, patch, update, type Ctx, type Reply, resolveType } from './handlers.ts';
 import { openapi } from './openapi.ts';
 import { Snapshots } from './paging.ts';
 import { RbacAuthorizer } from './rbac.ts';
@@ -32,6 +33,8 @@ export class ApiServer {
   readonly auth = new Authenticator();
   readonly faults = new Faults();
   readonly requests = new RequestLog();
+  /** Requests kube-apiserver would refuse for their shape (see contract.ts). */
+  readonly contract = new ContractLog();
   private readonly snapshots: Snapshots;
   private readonly authorizer: Authorizer;
   private readonly http: Server;
@@ -156,8 +159,23 @@ export class ApiServer {
       const h: Record<string, string | string[]> = { 'content-type': 'application/json', ...headers };
       if (warnings.length > 0) h['warning'] = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
       res.writeHead(status, h);
-      res.end(req.method === 'HEAD' ? undefined : JSON.stringify(payload));
+      res.end(req.method === 'HEAD' ? undefined : typeof payload === 'string' ? payload : JSON.stringify(payload));
     };
+    const ctx: Ctx = {
+      store: this.store,
+      catalogue: this.catalogue,
+      snapshots: this.snapshots,
+      info,
+      query: url.searchParams,
+      contentType: req.headers['content-type'] ?? 'application/json',
+      accept: req.headers.accept ?? '',
+      body,
+      warnings,
+    };
+    // Validated before faults and authorization so that every request is checked, but answered
+    // in kube's order (authn, authz, APF, then the handler's option validation).
+    const refusal = info.isResource ? preflight(ctx, this.catalogue) : undefined;
+    if (refusal) this.contract.add(record, refusal);
     try {
       if (!user) throw unauthorized();
       for (const rule of this.faults.take(record)) {
@@ -168,22 +186,17 @@ export class ApiServer {
           req.socket.destroy();
           return;
         }
+        if (rule.status === 429 && rule.reason === undefined && rule.message === undefined) {
+          const apf = apfTooManyRequests(rule.retryAfterSeconds);
+          send(apf.status, apf.body, apf.headers);
+          return;
+        }
         if (rule.status !== undefined) {
           throw fromCode(rule.status, rule.reason, rule.message, info.isResource ? { name: info.name ?? '', group: info.group, kind: info.resource } : {}, rule.retryAfterSeconds);
         }
       }
       this.authorize(user, info);
-      const ctx: Ctx = {
-        store: this.store,
-        catalogue: this.catalogue,
-        snapshots: this.snapshots,
-        info,
-        query: url.searchParams,
-        contentType: req.headers['content-type'] ?? 'application/json',
-        accept: req.headers.accept ?? '',
-        body,
-        warnings,
-      };
+      if (refusal) throw refusal;
       if (info.isResource && info.verb === 'watch') {
         const type = resolveType(this.catalogue, info);
         record.status = 200;
@@ -215,8 +228,10 @@ export class ApiServer {
       ...(info.namespace !== undefined ? { namespace: info.namespace } : {}),
       ...(info.name !== undefined ? { name: info.name } : {}),
     };
-    if (this.authorizer.authorize(attrs).allowed) return;
-    const message = info.isResource ? `${qualified(info.resource, info.group)}${info.name ? ` "${info.name}"` : ''} is forbidden: ${forbiddenMessage(attrs)}` : forbiddenMessage(attrs);
+    const decision = this.authorizer.authorize(attrs);
+    if (decision.allowed) return;
+    const why = decision.reason ? `${forbiddenMessage(attrs)}: ${decision.reason}` : forbiddenMessage(attrs);
+    const message = info.isResource ? `${qualified(info.resource, info.group)}${info.name ? ` "${info.name}"` : ''} is forbidden: ${why}` : why;
     throw new ApiError(403, 'Forbidden', message, info.isResource ? { name: info.name ?? '', group: info.group, kind: info.resource } : {});
   }
 

@@ -179,26 +179,27 @@ export class Store {
   }
 
   /**
-   * Deletes an object as kube-apiserver plus the garbage collector would, synchronously:
-   * finalizers keep it (with deletionTimestamp) until emptied; Foreground waits for
-   * blocking dependents; Orphan strips ownerReferences from dependents; Background deletes
-   * dependents right after the owner is gone. Returns the object as last seen, and whether
-   * it is gone.
+   * Deletes an object as kube-apiserver's generic store does (deletionFinalizersForGarbageCollection):
+   * Orphan adds the `orphan` finalizer, Foreground `foregroundDeletion`, Background drops both.
+   * With finalizers left the object stays, with deletionTimestamp, and is returned as such; the
+   * garbage collector then works asynchronously (orphans or deletes dependents, removes its
+   * finalizer, which removes the object). Without finalizers the object goes at once and
+   * Background dependents are collected. `dryRun` computes the answer and stores nothing.
    */
-  delete(type: ResourceType, current: KubeObject, policy: Propagation): { object: KubeObject; removed: boolean } {
+  delete(type: ResourceType, current: KubeObject, policy: Propagation, dryRun = false): { object: KubeObject; removed: boolean } {
     const key = keyOf(current);
     const uid = current.metadata.uid!;
-    if (policy === 'Orphan') this.orphanDependents(uid);
     const next = structuredClone(current);
-    const finalizers = [...(next.metadata.finalizers ?? [])];
-    if (policy === 'Foreground' && (this.dependents.get(uid)?.size ?? 0) > 0 && !finalizers.includes('foregroundDeletion')) {
-      finalizers.push('foregroundDeletion');
-    }
-    if (type.resource === 'namespaces' && type.group === '') {
+    const isNamespace = type.resource === 'namespaces' && type.group === '';
+    const finalizers = (next.metadata.finalizers ?? []).filter((f) => f !== 'orphan' && f !== 'foregroundDeletion');
+    if (policy === 'Orphan') finalizers.push('orphan');
+    if (policy === 'Foreground') finalizers.push('foregroundDeletion');
+    if (isNamespace) {
       next['spec'] = { finalizers: ['kubernetes'] };
       next['status'] = { ...((next['status'] as object) ?? {}), phase: 'Terminating' };
     }
-    if (finalizers.length === 0 && !(type.resource === 'namespaces' && type.group === '')) {
+    if (finalizers.length === 0 && !isNamespace) {
+      if (dryRun) return { object: current, removed: true };
       this.rv++;
       const last = { ...next, metadata: { ...next.metadata, resourceVersion: String(this.rv) } };
       this.removeStored(type.storageKey, key, current, last);
@@ -210,11 +211,27 @@ export class Store {
     }
     next.metadata.finalizers = finalizers;
     if (finalizers.length === 0) delete next.metadata.finalizers;
+    if (dryRun) return { object: next, removed: false };
     const stored = this.replaceKeep(type.storageKey, key, current, next);
-    if (finalizers.includes('foregroundDeletion')) this.foreground(uid);
-    if (type.resource === 'namespaces' && type.group === '') this.drainNamespace(String(current.metadata.name));
+    if (finalizers.includes('orphan') || finalizers.includes('foregroundDeletion')) setImmediate(() => this.collectFinalizing(uid));
+    if (isNamespace) this.drainNamespace(String(current.metadata.name));
     const after = this.tables.get(type.storageKey)?.get(key);
     return { object: after ?? stored, removed: after === undefined };
+  }
+
+  /** The garbage collector's work on an owner being deleted with its `orphan` or `foregroundDeletion` finalizer. */
+  private collectFinalizing(uid: string): void {
+    const owner = this.getByUid(uid);
+    if (!owner?.metadata.deletionTimestamp) return;
+    if (owner.metadata.finalizers?.includes('orphan')) {
+      this.orphanDependents(uid);
+      const type = this.typeOf(this.byUid.get(uid)!.storageKey);
+      const fresh = this.getByUid(uid);
+      if (!type || !fresh) return;
+      const next = structuredClone(fresh);
+      next.metadata.finalizers = (next.metadata.finalizers ?? []).filter((f) => f !== 'orphan');
+      this.replace(type, next);
+    } else if (owner.metadata.finalizers?.includes('foregroundDeletion')) this.foreground(uid);
   }
 
   /** replace() without the "no finalizers left → remove" rule (namespaces terminate via their content). */
