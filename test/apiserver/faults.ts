@@ -22,6 +22,7 @@ export interface RequestRecord extends Required<Pick<RequestFilter, 'verb' | 'gr
 }
 
 export interface FaultRule extends RequestFilter {
+  /** answered as a Status with kube's reason for the code; 429 as API Priority and Fairness answers it (errors.ts apfTooManyRequests) */
   status?: number;
   reason?: string;
   message?: string;

@@ -186,7 +186,9 @@ export class ApiServer {
           req.socket.destroy();
           return;
         }
-        if (rule.status === 429 && rule.reason === undefined && rule.message === undefined) {
+        // kube's 429s that reach the job come from API Priority and Fairness (or max-in-flight):
+        // plain text, never a Status, so a rule's reason and message do not apply.
+        if (rule.status === 429) {
           const apf = apfTooManyRequests(rule.retryAfterSeconds);
           send(apf.status, apf.body, apf.headers);
           return;

@@ -131,8 +131,12 @@ export function useTestCluster(): TestCluster {
     await installFleetCrds(kc);
   });
   afterAll(async () => {
-    await cluster.server?.close();
-    if (cluster.dir) await rm(cluster.dir, { recursive: true, force: true });
+    try {
+      // Rejects naming any request kube-apiserver would have refused (the request contract).
+      await cluster.server?.close();
+    } finally {
+      if (cluster.dir) await rm(cluster.dir, { recursive: true, force: true });
+    }
   });
   beforeEach(() => {
     cluster.server.faults.clear();

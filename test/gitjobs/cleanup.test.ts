@@ -200,7 +200,7 @@ describe('cleanupGitJobs', () => {
 
   it('retries 429 (after Retry-After) and 503 answers and completes', async () => {
     const w = await seedMixed();
-    const throttled = server.faults.add({ verb: 'delete', resource: 'jobs', status: 429, reason: 'TooManyRequests', retryAfterSeconds: 1, times: 2 });
+    const throttled = server.faults.add({ verb: 'delete', resource: 'jobs', status: 429, retryAfterSeconds: 1, times: 2 });
     const unavailable = server.faults.add({ verb: 'list', resource: 'jobs', status: 503, reason: 'ServiceUnavailable', times: 1 });
     const result = await cleanupGitJobs(runContext(kube), defaults);
     expect(throttled.hits).toBe(2);

@@ -6,6 +6,7 @@ import { KubeAccess } from '../../src/kube/access.ts';
 import { KubeApiError, RequestAbandoned } from '../../src/kube/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { Writable } from 'node:stream';
+import { apfTooManyRequests } from '../apiserver/index.ts';
 
 // A scripted HTTP peer: each request to a path takes the next canned answer, so the tests
 // can say exactly what the API server does and count what the client sent.
@@ -19,7 +20,7 @@ function respond(req: IncomingMessage, res: ServerResponse): void {
   const queue = script.get(path) ?? [];
   const answer = queue.length > 1 ? queue.shift()! : queue[0] ?? { status: 404, body: status(404, 'NotFound', 'no script') };
   res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
-  res.end(JSON.stringify(answer.body ?? {}));
+  res.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body ?? {}));
 }
 
 function status(code: number, reason: string, message: string, extra: object = {}) {
@@ -67,7 +68,7 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 describe('KubeAccess', () => {
   it('retries 429 and 503 and then returns the object', async () => {
     script.set(cmPath, [
-      { status: 429, body: status(429, 'TooManyRequests', 'slow down'), headers: { 'retry-after': '0' } },
+      apfTooManyRequests(0),
       { status: 503, body: status(503, 'ServiceUnavailable', 'etcd leader change') },
       okCm,
     ]);
