@@ -3,7 +3,7 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,6 +179,47 @@ describe.skipIf(!KUBECTL)('kubectl against the test server', () => {
     const r = await kubectl(['create', '-f', '-'], `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typo, namespace: ${ns}}\ndatta: {a: b}\n`);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('unknown field "datta"');
+  });
+
+  it('delete --dry-run=server answers kube\'s dry-run Status and leaves the Job (dryRun in the DeleteOptions body)', async () => {
+    await jobWithPods('repo-dry');
+    expect(await ok(['delete', 'job', 'repo-dry', '-n', ns, '--dry-run=server'])).toBe('job.batch "repo-dry" deleted (server dry run)\n');
+    expect(await ok(['get', 'job', 'repo-dry', '-n', ns, '-o', 'name'])).toBe('job.batch/repo-dry\n');
+    expect(await podsOf('repo-dry')).toHaveLength(2);
+  });
+
+  it('follows a continue token whose page is empty (a selective chunked list, as etcd pages it)', async () => {
+    const list = 'chunked-list';
+    await ok(['create', 'namespace', list]);
+    await ok(['create', 'configmap', 'a', '-n', list]);
+    for (const n of ['b', 'c']) {
+      await ok(['create', 'configmap', n, '-n', list]);
+      await ok(['label', 'configmap', n, '-n', list, 'skip=yes']);
+    }
+    server.requests.reset();
+    expect(await ok(['get', 'configmaps', '-n', list, '-l', '!skip', '--chunk-size=1', '-o', 'name'])).toBe('configmap/a\n');
+    const pages = server.requests.list({ verb: 'list', resource: 'configmaps', namespace: list });
+    expect(pages.map((r) => r.query.has('continue'))).toEqual([false, true]);
+  });
+
+  it('retries APF\'s plain-text 429 after its Retry-After, like client-go does against kube', async () => {
+    const fault = server.faults.add({ verb: 'list', resource: 'configmaps', namespace: ns, status: 429, retryAfterSeconds: 1, times: 1 });
+    expect(await ok(['get', 'configmaps', '-n', ns, '-o', 'name'])).toMatch(/^configmap\//);
+    expect(fault.hits).toBe(1);
+  });
+
+  it('shows the strict refusal of dryRun=false as kube\'s Invalid, and the server records it as a contract violation', async () => {
+    await ok(['create', 'configmap', 'strict-marker', '-n', ns, '--from-literal=status=running']);
+    const cm = JSON.parse(await ok(['get', 'configmap', 'strict-marker', '-n', ns, '-o', 'json'])) as { metadata: object };
+    const file = join(dir, 'marker.json');
+    await writeFile(file, JSON.stringify({ ...cm, data: { status: 'completed' } }));
+    const path = `/api/v1/namespaces/${ns}/configmaps/strict-marker?dryRun=false`;
+    const r = await kubectl(['replace', '--raw', path, '-f', file]);
+    expect(r.code).not.toBe(0);
+    // kubectl words an Invalid Status from its details (kind UpdateOptions, name "", causes).
+    expect(r.stderr).toBe('The UpdateOptions "" is invalid: dryRun: Unsupported value: []string{"false"}: supported values: "All"\n');
+    expect(server.contract.take().map((v) => v.request)).toEqual([`PUT ${path}`]);
+    expect(await ok(['get', 'configmap', 'strict-marker', '-n', ns, '-o', 'jsonpath={.data.status}'])).toBe('running');
   });
 
   it('runs standalone (main.ts): prints ready, serves kubectl, stops on SIGTERM', async () => {

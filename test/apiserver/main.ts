@@ -34,6 +34,8 @@ async function main(): Promise<void> {
   console.log(`test apiserver ready at ${server.url} (kubeconfig ${values.kubeconfig})`);
   const stop = (signal: string) => {
     console.log(`test apiserver stopping (${signal})`);
+    // Requests kube-apiserver would have refused for their shape (they were refused here too).
+    for (const v of server.contract.violations()) console.error(`contract violation: ${v.request} → ${v.code} ${v.message}`);
     server.close().then(
       () => process.exit(0),
       () => process.exit(1),
