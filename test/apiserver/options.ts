@@ -34,7 +34,8 @@ function refuse(message: string): ApiError {
   return contractError(badRequest(message));
 }
 
-// Go's strconv errors, as the query-parameter conversion reports them (400).
+// Go's strconv errors, as the query-parameter conversion (apimachinery runtime/conversion.go)
+// reports them: the handlers answer 400 with the error's text.
 function int64Param(q: URLSearchParams, name: string): number | undefined {
   const v = q.get(name);
   if (v === null) return undefined;
@@ -42,12 +43,12 @@ function int64Param(q: URLSearchParams, name: string): number | undefined {
   return Number(v);
 }
 
+// runtime.Convert_Slice_string_To_bool: lenient, never an error; 0/f/false/n/no (any case) is
+// false, anything else true.
 function boolParam(q: URLSearchParams, name: string): boolean | undefined {
   const v = q.get(name);
   if (v === null) return undefined;
-  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
-  throw refuse(`strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
+  return !['0', 'f', 'false', 'n', 'no'].includes(v.toLowerCase());
 }
 
 function dryRunErrors(dryRun: string[]): FieldError[] {
@@ -141,7 +142,6 @@ export interface ListOptions {
 
 export function listOptions(q: URLSearchParams, watch: boolean): ListOptions {
   const limit = int64Param(q, 'limit') ?? 0;
-  boolParam(q, 'allowWatchBookmarks');
   int64Param(q, 'timeoutSeconds');
   const rv = q.get('resourceVersion') ?? '';
   const match = q.get('resourceVersionMatch') ?? '';

@@ -198,6 +198,19 @@ describe('cleanupGitJobs', () => {
     expect(kube.audits('delete').map((l) => l.name)).toEqual([name(plain)]);
   });
 
+  it('follows a continue token whose page is empty: the selector matched nothing after a full page (etcd paging)', async () => {
+    const repo = await seeder.gitRepo('another', 'app');
+    const old = await seeder.gitJob(repo, { state: 'succeeded', finishedAt: ago(2 * HOUR), withPod: false });
+    const failedRepo = await seeder.gitRepo('fleet-local', 'app');
+    for (let i = 0; i < 2; i++) await seeder.gitJob(failedRepo, { state: 'failed', finishedAt: ago(3 * HOUR), withPod: false });
+    server.requests.reset();
+    const result = await cleanupGitJobs(runContext(kube), { ...defaults, pageSize: 1 });
+    expect(result).toMatchObject({ outcome: 'completed', tallies: { jobs: { deleted: 1, errors: 0 } } });
+    expect(kube.audits('delete').map((l) => `${l.namespace}/${l.name}`)).toEqual([key(old)]);
+    // first page: the one succeeded Job and a token (failed Jobs' keys follow); second page: empty, no token
+    expect(server.requests.list({ verb: 'list', resource: 'jobs' }).map((r) => r.query.has('continue'))).toEqual([false, true]);
+  });
+
   it('retries 429 (after Retry-After) and 503 answers and completes', async () => {
     const w = await seedMixed();
     const throttled = server.faults.add({ verb: 'delete', resource: 'jobs', status: 429, retryAfterSeconds: 1, times: 2 });
