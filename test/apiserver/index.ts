@@ -24,6 +24,8 @@ export interface TestApiServer {
   serviceAccountToken(namespace: string, name: string): string;
   faults: { add(rule: FaultRule): FaultHandle; clear(): void };
   requests: { count(filter?: RequestFilter): number; list(filter?: RequestFilter): RequestRecord[]; reset(): void };
+  /** Client connections accepted since the server started. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -43,6 +45,7 @@ export async function startApiServer(opts: StartOptions = {}): Promise<TestApiSe
       list: (f) => server.requests.list(f),
       reset: () => server.requests.reset(),
     },
+    connections: () => server.connectionCount,
     close: () => server.close(),
   };
 }

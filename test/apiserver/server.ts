@@ -32,6 +32,8 @@ export class ApiServer {
   readonly auth = new Authenticator();
   readonly faults = new Faults();
   readonly requests = new RequestLog();
+  /** Client connections accepted so far (TCP, TLS or not): the bench reports them per run. */
+  connectionCount = 0;
   private readonly snapshots: Snapshots;
   private readonly authorizer: Authorizer;
   private readonly http: Server;
@@ -56,6 +58,7 @@ export class ApiServer {
     // name. TLS connections are relayed to an internal https listener (node's TLS layer reads
     // the socket natively and would miss the sniffed first bytes).
     this.listener = createNetServer((socket) => {
+      this.connectionCount++;
       this.track(socket);
       socket.once('data', (first: Buffer) => {
         socket.pause();
