@@ -120,7 +120,8 @@ export class KubeAccess {
   }
 
   async #attempt<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>, attempt: Attempt): Promise<T> {
-    const slot = await this.limiter.acquire(attempt.dropSignal);
+    // A list goes ahead of queued deletes: the next page is fetched while this page's deletes run.
+    const slot = await this.limiter.acquire(attempt.dropSignal, { first: op.verb === 'list' });
     this.requestCount++;
     const started = this.#clock.now();
     // Lists differ in size and cost; the latency the limiter learns from is that of single-object requests.

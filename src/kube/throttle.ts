@@ -82,12 +82,13 @@ export class AdaptiveLimiter {
   }
 
   /**
-   * Resolves with a slot when a request may go. Rejects with Abandoned at once when `signal`
-   * fires while waiting: a stopped run never waits for a turn it will not use.
+   * Resolves with a slot when a request may go, in order of asking (`first`: ahead of the
+   * queue). Rejects with Abandoned at once when `signal` fires while waiting: a stopped run
+   * never waits for a turn it will not use.
    */
-  async acquire(signal?: AbortSignal): Promise<Slot> {
+  async acquire(signal?: AbortSignal, options: { first?: boolean } = {}): Promise<Slot> {
     if (signal?.aborted) throw new Abandoned(false);
-    const slot = await (this.#inFlight < this.limit && this.#queue.length === 0 ? Promise.resolve(this.#grant()) : this.#wait(signal));
+    const slot = await (this.#inFlight < this.limit && this.#queue.length === 0 ? Promise.resolve(this.#grant()) : this.#wait(signal, options.first ?? false));
     if (this.#bucket) {
       try {
         await this.#bucket.take(signal);
@@ -99,7 +100,7 @@ export class AdaptiveLimiter {
     return slot;
   }
 
-  #wait(signal: AbortSignal | undefined): Promise<Slot> {
+  #wait(signal: AbortSignal | undefined, first: boolean): Promise<Slot> {
     return new Promise<Slot>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -112,7 +113,8 @@ export class AdaptiveLimiter {
         },
       };
       signal?.addEventListener('abort', waiter.onAbort, { once: true });
-      this.#queue.push(waiter);
+      if (first) this.#queue.unshift(waiter);
+      else this.#queue.push(waiter);
     });
   }
 

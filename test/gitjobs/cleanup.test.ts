@@ -284,6 +284,33 @@ describe('cleanupGitJobs', () => {
     expect(deleteRequests()).toBe(0);
   });
 
+  it('a server that keeps refusing the Job list (429 storm) ends the phase partial with the cause, not failed', async () => {
+    await appWithOldJobs(3);
+    const storm = server.faults.add({ verb: 'list', resource: 'jobs', status: 429, reason: 'TooManyRequests', message: 'Too many requests, please try again later.' });
+    const result = await cleanupGitJobs(runContext(kube), defaults);
+    expect(storm.hits).toBe(5); // the first attempt and 4 retries
+    expect(result.outcome).toBe('partial');
+    expect(result.cause).toMatch(/^the API server is overloaded or unreachable: list jobs\.batch in all namespaces: 429 TooManyRequests: .*\(gave up after 5 attempts\)$/);
+    expect(deleteRequests()).toBe(0);
+  });
+
+  it('fetches the next page while the current page is deleted, and holds no more than two pages', async () => {
+    const jobs = await appWithOldJobs(30);
+    const pages = [0, 1, 2].map((p) => keys(...jobs).slice(p * 10, p * 10 + 10).map((k) => k.split('/')[1]!));
+    const atList: Array<{ started: number; answered: Set<string> }> = [];
+    const answered = () => new Set(server.requests.list({ verb: 'delete', resource: 'jobs' }).filter((r) => r.status !== undefined).map((r) => r.name!));
+    server.faults.add({ verb: 'list', resource: 'jobs', before: () => void atList.push({ started: deleteRequests(), answered: answered() }) });
+    server.faults.add({ verb: 'delete', resource: 'jobs', latencyMs: 20 });
+    const result = await cleanupGitJobs(runContext(testKube(server.kubeconfig(), { concurrency: 2, initialConcurrency: 2 })), { ...defaults, pageSize: 10 });
+    expect(result).toMatchObject({ outcome: 'completed', tallies: { jobs: { deleted: 30 } } });
+    expect(atList).toHaveLength(3);
+    // Page 2 is asked for while page 1's deletes are under way ...
+    expect(atList[1]!.started).toBeGreaterThan(0);
+    expect(pages[0]!.every((n) => atList[1]!.answered.has(n))).toBe(false);
+    // ... but page 3 only once every delete of page 1 has its answer (pages 2 and 3 held, not 1).
+    expect(pages[0]!.every((n) => atList[2]!.answered.has(n))).toBe(true);
+  });
+
   it('fails without deleting anything when listing Jobs is forbidden', async () => {
     const w = await seedMixed();
     const forbidden = server.faults.add({ verb: 'list', resource: 'jobs', status: 403, reason: 'Forbidden', message: 'jobs.batch is forbidden: User "system:serviceaccount:cattle-fleet-system:fleet-cleanup" cannot list resource "jobs"' });

@@ -48,6 +48,17 @@ describe('AdaptiveLimiter', () => {
     expect(limiter.limit).toBeLessThan(before);
   });
 
+  it('lets a request asked for first (a list) go ahead of the queued ones', async () => {
+    const limiter = new AdaptiveLimiter({ max: 1, initial: 1 });
+    const held = await limiter.acquire();
+    const order: string[] = [];
+    const later = limiter.acquire().then((s) => { order.push('delete'); s.release(); });
+    const list = limiter.acquire(undefined, { first: true }).then((s) => { order.push('list'); s.release(); });
+    held.release();
+    await Promise.all([later, list]);
+    expect(order).toEqual(['list', 'delete']);
+  });
+
   it('drops queued requests at once when their signal fires, without waiting for a slot', async () => {
     const limiter = new AdaptiveLimiter({ max: 1, initial: 1 });
     const held = await limiter.acquire();
