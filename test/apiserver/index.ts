@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { FaultHandle, FaultRule, RequestFilter, RequestRecord } from './faults.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
+import type { FlowControlOptions } from './flowcontrol.ts';
 import { ApiServer } from './server.ts';
 
 export type { FaultHandle, FaultRule, RequestFilter, RequestRecord } from './faults.ts';
@@ -14,6 +15,8 @@ export interface StartOptions {
   continueTtlMs?: number;
   /** enforce RBAC for non-admin tokens; default false = every authenticated request allowed */
   rbac?: boolean;
+  /** APF-like capacity per user (see flowcontrol.ts): seats, then a bounded queue, then 429; default off. */
+  flowControl?: FlowControlOptions;
 }
 
 export interface TestApiServer {
@@ -30,7 +33,7 @@ export interface TestApiServer {
 }
 
 export async function startApiServer(opts: StartOptions = {}): Promise<TestApiServer> {
-  const server = new ApiServer({ port: opts.port ?? 0, continueTtlMs: opts.continueTtlMs ?? 300_000, rbac: opts.rbac ?? false });
+  const server = new ApiServer({ port: opts.port ?? 0, continueTtlMs: opts.continueTtlMs ?? 300_000, rbac: opts.rbac ?? false, ...(opts.flowControl ? { flowControl: opts.flowControl } : {}) });
   await server.listen();
   const kubeconfig = (o: { token?: string; namespace?: string } = {}) => kubeconfigYaml(server.httpsUrl, server.certificate.certPem, o.token ?? server.auth.adminToken, o.namespace);
   return {

@@ -9,6 +9,7 @@ import { allowAll, forbiddenMessage, type Attributes, type Authorizer } from './
 import { discovery } from './discovery.ts';
 import { ApiError, fromCode, methodNotAllowed, notFoundPath, qualified, unauthorized } from './errors.ts';
 import { Faults, RequestLog, type RequestRecord } from './faults.ts';
+import { FlowControl, tooManyRequests, type FlowControlOptions } from './flowcontrol.ts';
 import { create, del, deleteCollection, get, list, patch, resolveType, update, type Ctx, type Reply } from './handlers.ts';
 import { openapi } from './openapi.ts';
 import { Snapshots } from './paging.ts';
@@ -24,6 +25,7 @@ export interface ServerOptions {
   port: number;
   continueTtlMs: number;
   rbac: boolean;
+  flowControl?: FlowControlOptions;
 }
 
 export class ApiServer {
@@ -34,6 +36,8 @@ export class ApiServer {
   readonly requests = new RequestLog();
   /** Client connections accepted so far (TCP, TLS or not): the bench reports them per run. */
   connectionCount = 0;
+  /** APF-like capacity per user (flowcontrol.ts); off unless set. */
+  flowControl: FlowControl | undefined;
   private readonly snapshots: Snapshots;
   private readonly authorizer: Authorizer;
   private readonly http: Server;
@@ -48,6 +52,7 @@ export class ApiServer {
   httpsUrl = '';
 
   constructor(opts: ServerOptions) {
+    if (opts.flowControl) this.flowControl = new FlowControl(opts.flowControl);
     this.snapshots = new Snapshots(opts.continueTtlMs);
     this.authorizer = opts.rbac ? new RbacAuthorizer(this.store, this.catalogue) : allowAll;
     this.seed();
@@ -163,6 +168,14 @@ export class ApiServer {
     };
     try {
       if (!user) throw unauthorized();
+      if (this.flowControl && info.verb !== 'watch') {
+        const release = await this.flowControl.admit(record.user);
+        if (!release) {
+          record.status = 429;
+          return tooManyRequests(res, this.flowControl.retryAfterSeconds);
+        }
+        res.once('close', release);
+      }
       for (const rule of this.faults.take(record)) {
         if (rule.before) await rule.before(record);
         if (rule.latencyMs) await sleep(rule.latencyMs);
