@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cleanupGitJobs, type GitJobOptions } from '../../src/gitjobs/cleanup.ts';
 import { startApiServer, type TestApiServer } from '../apiserver/index.ts';
 import { FleetSeeder, installFleetCrds, type GitRepoRef, type SeededJob } from '../fixtures/fleet-objects.ts';
+import { FakeClock } from '../fixtures/clock.ts';
 import { runContext, testKube, type TestKube } from '../fixtures/kube.ts';
 
 const MIN = 60_000;
@@ -309,6 +310,24 @@ describe('cleanupGitJobs', () => {
     expect(pages[0]!.every((n) => atList[1]!.answered.has(n))).toBe(false);
     // ... but page 3 only once every delete of page 1 has its answer (pages 2 and 3 held, not 1).
     expect(pages[0]!.every((n) => atList[2]!.answered.has(n))).toBe(true);
+  });
+
+  it('a stop drops the queued deletes at once: none is sent after it, even under a --qps ceiling', async () => {
+    await appWithOldJobs(30);
+    const budget = new AbortController();
+    let sentAtStop = -1;
+    server.faults.add({ verb: 'delete', resource: 'jobs', times: 1, before: () => {
+      budget.abort();
+      sentAtStop = deleteRequests();
+    } });
+    // A burst of 3, then 1 request per second on a clock that never moves: a delete waiting
+    // for its token would wait forever, so the phase ends only if the stop drops them.
+    const throttled = testKube(server.kubeconfig(), { qps: 1, burst: 3, concurrency: 8, clock: new FakeClock() });
+    const result = await cleanupGitJobs(runContext(throttled, { budget: budget.signal }), defaults);
+    expect(result).toMatchObject({ outcome: 'partial', cause: 'time budget spent' });
+    expect(sentAtStop).toBeGreaterThan(0);
+    expect(deleteRequests()).toBeLessThanOrEqual(3);
+    expect(result.tallies.jobs!.deleted).toBe(deleteRequests());
   });
 
   it('fails without deleting anything when listing Jobs is forbidden', async () => {
