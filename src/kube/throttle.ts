@@ -35,14 +35,18 @@ interface Waiter {
 
 /** Multiplicative decrease on congestion (TCP's 0.5 is harsh for a server that queues fairly). */
 const DECREASE = 0.7;
-/** Latency this far above the baseline holds the limit; twice as far shrinks it. */
-const HOLD_FACTOR = 1.5;
-const SHRINK_FACTOR = 2;
+/** The limit grows only while recent latency stays within this factor of the baseline (plus slack) ... */
+const GROW_WITHIN = 2;
+/** ... and shrinks when recent latency jumps to this factor of the longer-term average. */
+const SHRINK_AT = 2;
 /** Slack for a fast local server, where a millisecond of jitter is already 100%. */
-const SLACK_MS = 2;
+const SLACK_MS = 5;
 /** The baseline is the lowest latency of the last few windows, so it follows a server that changed. */
 const WINDOW = 200;
 const WINDOWS = 5;
+/** Smoothing of the recent (about 10 answers) and the longer-term (about 200 answers) latency. */
+const RECENT = 0.1;
+const LONGER = 0.005;
 
 export class AdaptiveLimiter {
   readonly #max: number;
@@ -55,7 +59,8 @@ export class AdaptiveLimiter {
   #epoch = 0;
   /** Until the first congestion signal the limit doubles per round trip; then it grows by one. */
   #slowStart = true;
-  #ewmaMs: number | undefined;
+  #recentMs: number | undefined;
+  #longerMs: number | undefined;
   #windowMin = Infinity;
   #windowCount = 0;
   readonly #mins: number[] = [];
@@ -152,10 +157,12 @@ export class AdaptiveLimiter {
     }
     if (feedback.latencyMs === undefined) return;
     const baseline = this.#observe(feedback.latencyMs);
-    const ewma = this.#ewmaMs!;
-    if (ewma > baseline * SHRINK_FACTOR + SLACK_MS) {
+    const recent = this.#recentMs!;
+    // A jump against the longer-term average is queueing at the server: back off. A slow creep
+    // (a busy machine) only stops the growth, so a noisy but steady server is not starved.
+    if (recent > this.#longerMs! * SHRINK_AT + SLACK_MS) {
       this.#decrease(epoch);
-    } else if (ewma <= baseline * HOLD_FACTOR + SLACK_MS && saturated && this.#limit < this.#max) {
+    } else if (recent <= baseline * GROW_WITHIN + SLACK_MS && saturated && this.#limit < this.#max) {
       this.#limit = Math.min(this.#max, this.#limit + (this.#slowStart ? 1 : 1 / this.#limit));
       this.peakLimit = Math.max(this.peakLimit, this.limit);
     }
@@ -167,12 +174,13 @@ export class AdaptiveLimiter {
     this.#slowStart = false;
     this.#limit = Math.max(1, this.#limit * DECREASE);
     // The queueing that made latency rise drains at the lower limit; judge it afresh.
-    this.#ewmaMs = undefined;
+    this.#recentMs = this.#longerMs;
   }
 
   /** Feeds one latency sample; returns the baseline (the lowest latency of recent windows). */
   #observe(latencyMs: number): number {
-    this.#ewmaMs = this.#ewmaMs === undefined ? latencyMs : this.#ewmaMs * 0.9 + latencyMs * 0.1;
+    this.#recentMs = this.#recentMs === undefined ? latencyMs : this.#recentMs * (1 - RECENT) + latencyMs * RECENT;
+    this.#longerMs = this.#longerMs === undefined ? latencyMs : this.#longerMs * (1 - LONGER) + latencyMs * LONGER;
     this.#windowMin = Math.min(this.#windowMin, latencyMs);
     if (++this.#windowCount >= WINDOW) {
       this.#mins.push(this.#windowMin);
