@@ -198,28 +198,34 @@ for (const size of sizes) {
   printTable(rows.filter((r) => r.jobs === size));
 }
 
-// The stops: SIGTERM a few seconds into a big run, and a time budget far shorter than the work.
+// The stops, on the biggest state: SIGTERM 3 s into deleting, and a 5 s time budget (counted
+// from the moment the job holds its marker, when its budget starts).
 const stopSize = Math.max(...sizes);
-for (const stop of !args.stops ? [] : [{ name: 'SIGTERM after 5 s', extra: [] as string[], after: 5_000 }, { name: '--time-budget 5s', extra: ['--time-budget=5s'], after: undefined }]) {
+for (const stop of !args.stops ? [] : [{ name: 'SIGTERM 3 s into deleting', extra: [] as string[], signal: true }, { name: '--time-budget 5s', extra: ['--time-budget=5s'], signal: false }]) {
   seed(stopSize);
   server.requests.reset();
+  deletesSeen = 0;
+  firstDeleteAt = undefined;
   let status = '';
-  const started = performance.now();
-  const run = new Confined('stop', process.execPath, jobArgs(`stop-${stop.name}`, stop.extra), { memoryBytes: chart.memoryBytes, cpus: chart.cpus }, { stdio: ['ignore', 'pipe', 'ignore'], cwd: repoRoot });
+  let markerTakenAt: number | undefined;
+  const run = new Confined('stop', process.execPath, jobArgs(`stop-${stop.signal}`, stop.extra), { memoryBytes: chart.memoryBytes, cpus: chart.cpus }, { stdio: ['ignore', 'pipe', 'ignore'], cwd: repoRoot });
   createInterface({ input: run.child.stdout! }).on('line', (line) => {
+    if (line.includes('"marker":"taken"')) markerTakenAt ??= performance.now();
     if (line.includes('"msg":"run finished"')) status = (JSON.parse(line) as { status: string }).status;
   });
-  let signalled = 0;
-  if (stop.after) {
-    setTimeout(() => {
-      signalled = performance.now();
+  let signalledAt: number | undefined;
+  const watcher = setInterval(() => {
+    if (stop.signal && signalledAt === undefined && firstDeleteAt !== undefined && performance.now() - firstDeleteAt >= 3_000) {
+      signalledAt = performance.now();
       run.child.kill('SIGTERM');
-    }, stop.after);
-  }
+    }
+  }, 20);
   const usage = await run.exited;
+  clearInterval(watcher);
   const exitedAt = performance.now();
-  const from = stop.after ? signalled : started + 5_000;
-  console.log(`${stop.name}: exit ${usage.exitCode} ${((exitedAt - from) / 1000).toFixed(2)} s after the ${stop.after ? 'signal' : 'budget'}, marker ${status || '(none)'}, ${server.requests.list({ verb: 'delete', resource: 'jobs' }).filter((r) => r.status === 200).length} deleted`);
+  const from = stop.signal ? signalledAt : markerTakenAt !== undefined ? markerTakenAt + 5_000 : undefined;
+  const deleted = server.requests.list({ verb: 'delete', resource: 'jobs' }).filter((r) => r.status === 200).length;
+  console.log(`${stop.name}: exit ${usage.exitCode}, ${from === undefined ? '?' : ((exitedAt - from) / 1000).toFixed(2)} s after the ${stop.signal ? 'signal' : 'budget was spent'}, marker ${status || '(none)'}, ${deleted} deleted`);
 }
 
 await server.close();
