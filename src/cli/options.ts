@@ -30,8 +30,10 @@ export interface Options {
   massDeleteMin: number;
   pageSize: number;
   concurrency: number;
-  qps: number;
-  burst: number;
+  /** Optional ceiling on the request rate; undefined: none (the adaptive limit governs). */
+  qps: number | undefined;
+  /** undefined: the same as qps. */
+  burst: number | undefined;
   retries: number;
   requestTimeoutMs: number;
   registryTimeoutMs: number;
@@ -82,9 +84,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { group: 'OCI storage', flag: 'mass-delete-min', kind: 'count', value: 'N', default: '5', help: '... when that is also more than this many' },
   { group: 'OCI storage', flag: 'registry-timeout', kind: 'duration', value: 'DUR', default: '30s', help: 'timeout of one registry request' },
   { group: 'API client', flag: 'page-size', kind: 'positive', value: 'N', default: '500', help: 'objects per list page' },
-  { group: 'API client', flag: 'concurrency', kind: 'positive', value: 'N', default: '8', help: 'API requests in flight' },
-  { group: 'API client', flag: 'qps', kind: 'number', value: 'N', default: '20', help: 'steady API request rate per second' },
-  { group: 'API client', flag: 'burst', kind: 'positive', value: 'N', default: '40', help: 'API request burst' },
+  { group: 'API client', flag: 'concurrency', kind: 'positive', value: 'N', default: '32', help: 'most API requests in flight; below it the limit adapts to what the server admits (429s, latency)' },
+  { group: 'API client', flag: 'qps', kind: 'number', value: 'N', help: 'optional ceiling on API requests per second (default: none)' },
+  { group: 'API client', flag: 'burst', kind: 'positive', value: 'N', help: 'requests that may go at once above --qps (default: the --qps value)' },
   { group: 'API client', flag: 'retries', kind: 'count', value: 'N', default: '5', help: 'retries of a request after 429, 5xx or a connection error' },
   { group: 'API client', flag: 'request-timeout', kind: 'duration', value: 'DUR', default: '30s', help: 'timeout of one API request' },
   { group: 'Output', flag: 'log-level', kind: 'level', value: 'LEVEL', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeAccess } from '../kube/access.ts';
+import { ConnectionPool } from '../kube/connections.ts';
 import { loadKubeConfig, KubeConfigError, podNamespace } from '../kube/config.ts';
 import { KubeApiError } from '../kube/errors.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -52,9 +53,14 @@ export async function runCleanup(options: Options, io: CliIo): Promise<number> {
   const started = performance.now();
   const namespace = options.namespace ?? (io.podNamespace ?? podNamespace)() ?? DEFAULT_NAMESPACE;
   const holder = options.holder ?? defaultHolder(io.env.POD_NAME || hostname(), process.pid);
-  const clientOptions = { qps: options.qps, burst: options.burst, retries: options.retries, requestTimeoutMs: options.requestTimeoutMs, logger };
+  // One pool of keep-alive connections for the run: the phases' requests plus the lock's.
+  const connections = new ConnectionPool(kubeConfig, { connections: options.concurrency + 2 });
+  const clientOptions = {
+    ...(options.qps !== undefined ? { qps: options.qps, burst: options.burst ?? options.qps } : {}),
+    retries: options.retries, requestTimeoutMs: options.requestTimeoutMs, logger, connections,
+  };
   const access = new KubeAccess(kubeConfig, { ...clientOptions, concurrency: options.concurrency });
-  // The lock has its own client so that its heartbeat never queues behind a phase's deletes.
+  // The lock has its own limit so that its heartbeat never queues behind a phase's deletes.
   const lockAccess = new KubeAccess(kubeConfig, { ...clientOptions, concurrency: 1 });
   const apiRequests = () => access.requestCount + lockAccess.requestCount;
   logger.info({ server: access.server, marker: `${namespace}/${options.markerName}`, runKey: options.runKey, holder, dryRun: options.dryRun }, 'fleet-cleanup starting');
@@ -87,6 +93,8 @@ export async function runCleanup(options: Options, io: CliIo): Promise<number> {
   const summary = buildSummary(results, performance.now() - started, apiRequests());
   const status = overallStatus(results);
   const cause = overallCause(results);
+  const { limiter } = access;
+  logger.info({ requests: apiRequests(), concurrency: { settled: limiter.limit, peak: limiter.peakLimit, max: options.concurrency }, throttled: limiter.throttled }, 'API client');
   logger.info({ status, cause, summary, dryRun: options.dryRun }, 'run finished');
 
   if (lock) {

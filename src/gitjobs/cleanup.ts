@@ -1,7 +1,7 @@
 // Phase 1 of the job: delete the finished Jobs that Fleet's gitops controller leaves behind.
 import type { V1Job } from '@kubernetes/client-node';
 import { audit } from '../audit.ts';
-import { isConflict, isForbidden, isNotFound, isUnauthorized, KubeApiError, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
+import { isConflict, isForbidden, isNotFound, isRetryable, isUnauthorized, KubeApiError, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { listInPages } from '../kube/pager.ts';
 import { budgetStop, emptyTally, type PhaseResult, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
 import { describeGitRepo, judgeJob, Retention, type JobPolicy, type Verdict } from './select.ts';
@@ -59,22 +59,43 @@ export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): P
     }
   }
 
+  // Pipelined: the next page is fetched while this page's deletes run, and a page's deletes
+  // start while the previous page's last ones finish; never more than two pages are held.
   const deleter = new PageDeleter(ctx, tally);
+  const halted = () => deleter.stop !== undefined || ctx.budget.aborted;
+  let draining: Promise<void> = Promise.resolve();
+  let listedAll = true;
   try {
     for (const source of sources) {
-      for await (const page of source()) {
-        if (deleter.stop) break;
-        if (ctx.budget.aborted) return result(budgetStop(ctx.budget));
-        const verdicts = page.map((job) => ({ job, verdict: judgeJob(job, policy, ctx.now(), retention) }));
-        await deleter.run(verdicts);
+      const pages = source();
+      let next: Promise<IteratorResult<V1Job[]>> | undefined = pages.next();
+      while (next) {
+        const { value: page, done } = await next;
+        next = undefined;
+        if (done) break;
+        if (halted()) {
+          listedAll = false;
+          break;
+        }
+        const running = deleter.run(page.map((job) => ({ job, verdict: judgeJob(job, policy, ctx.now(), retention) })));
+        await draining;
+        draining = running;
+        if (!halted()) next = pages.next();
+        else listedAll = false;
       }
-      if (deleter.stop) break;
+      if (halted()) {
+        listedAll = false;
+        break;
+      }
     }
+    await draining;
   } catch (err) {
+    // A list failed (or was abandoned): the deletes already under way finish and are counted.
+    await draining;
     return result(deleter.stop ?? listStop(err, ctx.budget));
   }
   ctx.logger.debug({ phase: PHASE, tally }, 'gitjobs phase done');
-  return result(deleter.stop ?? deleter.errorStop());
+  return result(deleter.stop ?? (listedAll ? undefined : budgetStop(ctx.budget)) ?? deleter.errorStop());
 }
 
 type JobSource = () => AsyncGenerator<V1Job[]>;
@@ -96,9 +117,14 @@ function jobSources(ctx: RunContext, options: GitJobOptions): JobSource[] {
   });
 }
 
-/** A list that failed: nothing more is judged. A list the budget stopped is `partial`, not a failure. */
+/**
+ * A list that failed: nothing more is judged. A list the budget stopped is `partial`, and so
+ * is one the server kept refusing (429, 5xx, no answer) after every retry: overload is not the
+ * upgrade's fault, and the next run continues. `failed` is for what retrying cannot cure (RBAC).
+ */
 function listStop(err: unknown, budget: AbortSignal): PhaseStop {
   if (err instanceof RequestAbandoned) return budgetStop(budget);
+  if (err instanceof KubeApiError && isRetryable(err)) return { outcome: 'partial', cause: `the API server is overloaded or unreachable: ${messageOf(err)}` };
   return { outcome: 'failed', cause: messageOf(err) };
 }
 

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchV1Api,
   CoreV1Api,
@@ -10,17 +9,20 @@ import {
   type RequestContext,
   type ResponseContext,
 } from '@kubernetes/client-node';
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from '../log.ts';
+import { Abandoned, DEFAULT_BACKOFF, realClock, retrying, type Attempt, type BackoffPolicy, type Clock } from '../retry.ts';
+import { ConnectionPool } from './connections.ts';
 import { type KubeApiError, RequestAbandoned, describeOp, isRetryable, toKubeApiError, withoutUserinfo, type KubeOp } from './errors.ts';
-import { TokenBucket } from './throttle.ts';
+import { AdaptiveLimiter } from './throttle.ts';
 
 export interface KubeAccessOptions {
-  /** Steady request rate and burst of the client-side rate limit. */
-  qps: number;
-  burst: number;
-  /** Requests in flight at once. */
+  /** The most requests in flight; the limit adapts below it to what the server admits. */
   concurrency: number;
+  /** Where the adaptive limit starts; default min(8, concurrency). */
+  initialConcurrency?: number;
+  /** Optional ceiling on the request rate, and its burst; 0 or unset: none. */
+  qps?: number;
+  burst?: number;
   /** Retries after the first attempt for 429, 5xx and connection errors. */
   retries: number;
   /** Per-request timeout. */
@@ -29,9 +31,11 @@ export interface KubeAccessOptions {
   /** Base of the exponential backoff; tests shorten it. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  clock?: Clock;
+  /** Keep-alive connections to the server, shared with other clients of the run; default: a pool of its own. */
+  connections?: ConnectionPool;
 }
 
-const MAX_RETRY_AFTER_MS = 30_000;
 const READ_VERBS = new Set(['get', 'list', 'watch']);
 
 /** No answer, or an answer that may come after the server acted (a timeout at a proxy, a crash). */
@@ -40,9 +44,10 @@ function mayHaveBeenApplied(err: KubeApiError): boolean {
 }
 
 /**
- * Every Kubernetes call of the job goes through `call`: rate limited, bounded in concurrency,
- * timed out, retried with backoff and jitter where a retry can help (429 honours Retry-After),
- * and turned into a KubeApiError that names the operation when it gives up.
+ * Every Kubernetes call of the job goes through `call`: over pooled keep-alive connections,
+ * bounded by an adaptive concurrency limit (and an optional rate ceiling), timed out, retried
+ * with backoff and jitter where a retry can help (429 honours Retry-After), and turned into a
+ * KubeApiError that names the operation when it gives up.
  */
 export class KubeAccess {
   readonly kubeConfig: KubeConfig;
@@ -50,9 +55,14 @@ export class KubeAccess {
   readonly batch: BatchV1Api;
   readonly custom: CustomObjectsApi;
   readonly server: string;
-  readonly #options: Required<KubeAccessOptions>;
-  readonly #bucket: TokenBucket;
-  readonly #inFlight: LimitFunction;
+  readonly limiter: AdaptiveLimiter;
+  readonly connections: ConnectionPool;
+  readonly #ownsConnections: boolean;
+  readonly #retries: number;
+  readonly #timeoutMs: number;
+  readonly #logger: Logger;
+  readonly #backoff: BackoffPolicy;
+  readonly #clock: Clock;
   /** Requests sent, retries included: the job reports them per deleted object. */
   requestCount = 0;
 
@@ -62,74 +72,89 @@ export class KubeAccess {
     this.batch = kubeConfig.makeApiClient(BatchV1Api);
     this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
     this.server = withoutUserinfo(kubeConfig.getCurrentCluster()?.server ?? '(unknown server)');
-    this.#options = { backoffBaseMs: 200, backoffMaxMs: 10_000, ...options };
-    this.#bucket = new TokenBucket(options.qps, options.burst);
-    this.#inFlight = pLimit(options.concurrency);
+    this.#clock = options.clock ?? realClock;
+    this.limiter = new AdaptiveLimiter({
+      max: options.concurrency,
+      clock: this.#clock,
+      ...(options.initialConcurrency !== undefined ? { initial: options.initialConcurrency } : {}),
+      ...(options.qps ? { qps: options.qps, burst: options.burst ?? options.qps } : {}),
+    });
+    this.#ownsConnections = options.connections === undefined;
+    this.connections = options.connections ?? new ConnectionPool(kubeConfig, { connections: options.concurrency + 2 });
+    this.#retries = options.retries;
+    this.#timeoutMs = options.requestTimeoutMs;
+    this.#logger = options.logger;
+    this.#backoff = { ...DEFAULT_BACKOFF, baseMs: options.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs, maxMs: options.backoffMaxMs ?? DEFAULT_BACKOFF.maxMs };
   }
 
   /**
    * Runs one API request; `fn` must pass `options` on to the client-node method it calls.
    * When `signal` fires while the request waits for its turn, it is not sent and the call
    * rejects with RequestAbandoned: a stopped run sends nothing more. A read is also dropped
-   * between retries; a write already sent is retried to a known outcome.
+   * in flight and between retries; a write already sent is retried to a known outcome.
    */
   call<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>, control: { signal?: AbortSignal } = {}): Promise<T> {
-    return this.#inFlight(() => this.#withRetries(op, fn, control.signal));
+    const write = !READ_VERBS.has(op.verb);
+    return retrying((attempt) => this.#attempt(op, fn, attempt), {
+      retries: this.#retries,
+      backoff: this.#backoff,
+      clock: this.#clock,
+      signal: control.signal,
+      write,
+      classify: (err) => {
+        const e = err as KubeApiError;
+        return {
+          retryable: isRetryable(e),
+          mayHaveApplied: mayHaveBeenApplied(e),
+          ...(e.retryAfterSeconds !== undefined ? { retryAfterMs: e.retryAfterSeconds * 1000 } : {}),
+        };
+      },
+      onRetry: (err, retry, delayMs) => {
+        const e = err as KubeApiError;
+        this.#logger.warn({ op: describeOp(op), status: e.status, reason: e.reason, attempt: retry, delayMs }, 'kube request failed; retrying');
+      },
+      onGiveUp: (err, attempts) => (attempts > 1 ? (err as KubeApiError).afterAttempts(attempts) : err),
+    }).catch((err: unknown) => {
+      throw err instanceof Abandoned ? new RequestAbandoned(op) : err;
+    });
   }
 
-  async #withRetries<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-    const { retries, logger } = this.#options;
-    // A read can be dropped at any point. A write, once sent, is seen through its retries:
-    // abandoning it could leave an applied delete with no audit line and no count.
-    const mutating = !READ_VERBS.has(op.verb);
-    let mayHaveApplied = false;
-    for (let attempt = 0; ; attempt++) {
-      await this.#bucket.take();
-      if (signal?.aborted && (attempt === 0 || !mutating)) throw new RequestAbandoned(op);
-      this.requestCount++;
-      try {
-        return await fn(this.#requestOptions());
-      } catch (thrown) {
-        const err = toKubeApiError(op, thrown);
-        // A 404 or 409 may answer our own earlier attempt, if one may have been applied.
-        err.afterRetry = mayHaveApplied;
-        mayHaveApplied ||= mayHaveBeenApplied(err);
-        if (!isRetryable(err) || attempt >= retries) {
-          throw attempt > 0 && isRetryable(err) ? err.afterAttempts(attempt + 1) : err;
-        }
-        const delayMs = this.#delay(attempt, err);
-        logger.warn({ op: describeOp(op), status: err.status, reason: err.reason, attempt: attempt + 1, delayMs }, 'kube request failed; retrying');
-        try {
-          await sleep(delayMs, undefined, signal && !mutating ? { signal } : undefined);
-        } catch {
-          throw new RequestAbandoned(op);
-        }
-      }
+  async #attempt<T>(op: KubeOp, fn: (options: ConfigurationOptions) => Promise<T>, attempt: Attempt): Promise<T> {
+    // A list goes ahead of queued deletes: the next page is fetched while this page's deletes run.
+    const slot = await this.limiter.acquire(attempt.dropSignal, { first: op.verb === 'list' });
+    this.requestCount++;
+    const started = this.#clock.now();
+    // Lists differ in size and cost; the latency the limiter learns from is that of single-object requests.
+    const timed = op.verb !== 'list';
+    try {
+      const value = await fn(this.#requestOptions(attempt.signal));
+      slot.release(timed ? { latencyMs: this.#clock.now() - started } : {});
+      return value;
+    } catch (thrown) {
+      const err = toKubeApiError(op, thrown);
+      // A 404 or 409 may answer our own earlier attempt, if one may have been applied.
+      err.afterRetry = attempt.earlierMayHaveApplied;
+      const throttled = err.status === 429 || err.status === 503;
+      slot.release(throttled ? { throttled } : timed && err.status !== undefined ? { latencyMs: this.#clock.now() - started } : {});
+      throw err;
     }
   }
 
-  /**
-   * Full jitter on an exponential backoff; a server's Retry-After is a floor, capped so that a
-   * bogus hour-long answer cannot stall the run past its budget (the wait is interruptible too).
-   */
-  #delay(attempt: number, err: KubeApiError): number {
-    const { backoffBaseMs, backoffMaxMs } = this.#options;
-    const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** attempt);
-    const jittered = ceiling / 2 + Math.random() * (ceiling / 2);
-    const floor = Math.min(MAX_RETRY_AFTER_MS, (err.retryAfterSeconds ?? 0) * 1000);
-    return Math.round(Math.max(floor, jittered));
+  /** Closes the connections this client opened (not a pool it was given). */
+  async close(): Promise<void> {
+    if (this.#ownsConnections) await this.connections.close();
   }
 
-  /** client-node's object API takes observable middleware; this one arms the request timeout. */
-  #requestOptions(): ConfigurationOptions {
-    const timeoutMs = this.#options.requestTimeoutMs;
-    const timeout: ObservableMiddleware = {
+  /** Per-request middleware: the shared connection pool, the request timeout, and the caller's stop (reads). */
+  #requestOptions(signal: AbortSignal | undefined): ConfigurationOptions {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const middleware: ObservableMiddleware = {
       pre: (context: RequestContext) => {
-        context.setSignal(AbortSignal.timeout(timeoutMs));
-        return new Observable(Promise.resolve(context));
+        context.setSignal(signal ? AbortSignal.any([timeout, signal]) : timeout);
+        return new Observable(this.connections.use(context).then(() => context));
       },
       post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
     };
-    return { middleware: [timeout], middlewareMergeStrategy: 'append' };
+    return { middleware: [middleware], middlewareMergeStrategy: 'append' };
   }
 }

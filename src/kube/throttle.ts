@@ -1,44 +1,227 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+// How many API requests go at once. By default the limit adapts to what the server admits
+// (kube-apiserver's API Priority and Fairness protects it, not a client QPS): it grows while
+// latency holds and no 429 comes back, and shrinks multiplicatively on a 429 or rising latency.
+import { Abandoned, realClock, type Clock } from '../retry.ts';
+
+export interface LimiterOptions {
+  /** The most requests in flight (`--concurrency`). */
+  max: number;
+  /** Where the limit starts; default min(8, max). */
+  initial?: number;
+  /** Optional ceiling on the request rate (`--qps`, `--burst`); none by default. */
+  qps?: number;
+  burst?: number;
+  clock?: Clock;
+}
+
+/** What a finished request tells the limiter. */
+export interface Feedback {
+  /** The server pushed back (429). */
+  throttled?: boolean;
+  /** Time from sending to the answer; only requests of one kind of work (not lists) should report it. */
+  latencyMs?: number;
+}
+
+export interface Slot {
+  release(feedback?: Feedback): void;
+}
+
+interface Waiter {
+  resolve(slot: Slot): void;
+  reject(err: Error): void;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
+/** Multiplicative decrease on congestion (TCP's 0.5 is harsh for a server that queues fairly). */
+const DECREASE = 0.7;
+/** The limit grows only while recent latency stays within this factor of the baseline (plus slack) ... */
+const GROW_WITHIN = 2;
+/** ... and shrinks when recent latency jumps to this factor of the longer-term average. */
+const SHRINK_AT = 2;
+/** Slack for a fast local server, where a millisecond of jitter is already 100%. */
+const SLACK_MS = 5;
+/** The baseline is the lowest latency of the last few windows, so it follows a server that changed. */
+const WINDOW = 200;
+const WINDOWS = 5;
+/** Smoothing of the recent (about 10 answers) and the longer-term (about 200 answers) latency. */
+const RECENT = 0.1;
+const LONGER = 0.005;
+
+export class AdaptiveLimiter {
+  readonly #max: number;
+  readonly #clock: Clock;
+  readonly #bucket: RateCeiling | undefined;
+  #limit: number;
+  #inFlight = 0;
+  readonly #queue: Waiter[] = [];
+  /** Bumped on every decrease: only requests sent at the current limit may shrink it again. */
+  #epoch = 0;
+  /** Until the first congestion signal the limit doubles per round trip; then it grows by one. */
+  #slowStart = true;
+  #recentMs: number | undefined;
+  #longerMs: number | undefined;
+  #windowMin = Infinity;
+  #windowCount = 0;
+  readonly #mins: number[] = [];
+  /** Counters for the run's report. */
+  throttled = 0;
+  peakLimit: number;
+
+  constructor(options: LimiterOptions) {
+    if (!(options.max >= 1)) throw new RangeError(`concurrency must be >= 1 (got ${options.max})`);
+    this.#max = Math.floor(options.max);
+    this.#clock = options.clock ?? realClock;
+    this.#limit = Math.min(this.#max, Math.max(1, options.initial ?? 8));
+    this.peakLimit = this.#limit;
+    this.#bucket = options.qps ? new RateCeiling(options.qps, options.burst ?? Math.max(1, options.qps), this.#clock) : undefined;
+  }
+
+  /** The current limit (whole requests). */
+  get limit(): number {
+    return Math.floor(this.#limit);
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * Resolves with a slot when a request may go, in order of asking (`first`: ahead of the
+   * queue). Rejects with Abandoned at once when `signal` fires while waiting: a stopped run
+   * never waits for a turn it will not use.
+   */
+  async acquire(signal?: AbortSignal, options: { first?: boolean } = {}): Promise<Slot> {
+    if (signal?.aborted) throw new Abandoned(false);
+    const slot = await (this.#inFlight < this.limit && this.#queue.length === 0 ? Promise.resolve(this.#grant()) : this.#wait(signal, options.first ?? false));
+    if (this.#bucket) {
+      try {
+        await this.#bucket.take(signal);
+      } catch (err) {
+        slot.release();
+        throw err;
+      }
+    }
+    return slot;
+  }
+
+  #wait(signal: AbortSignal | undefined, first: boolean): Promise<Slot> {
+    return new Promise<Slot>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const i = this.#queue.indexOf(waiter);
+          if (i >= 0) this.#queue.splice(i, 1);
+          reject(new Abandoned(false));
+        },
+      };
+      signal?.addEventListener('abort', waiter.onAbort, { once: true });
+      if (first) this.#queue.unshift(waiter);
+      else this.#queue.push(waiter);
+    });
+  }
+
+  #grant(): Slot {
+    this.#inFlight++;
+    const epoch = this.#epoch;
+    let released = false;
+    return {
+      release: (feedback) => {
+        if (released) return;
+        released = true;
+        // A limit that is not used is not evidence that a higher one would be fine: grow only
+        // while at least half of it is in use or requests wait for it.
+        const saturated = this.#inFlight * 2 >= this.limit || this.#queue.length > 0;
+        this.#inFlight--;
+        if (feedback) this.#learn(feedback, epoch, saturated);
+        this.#dispatch();
+      },
+    };
+  }
+
+  #dispatch(): void {
+    while (this.#queue.length > 0 && this.#inFlight < this.limit) {
+      const waiter = this.#queue.shift()!;
+      waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      waiter.resolve(this.#grant());
+    }
+  }
+
+  #learn(feedback: Feedback, epoch: number, saturated: boolean): void {
+    if (feedback.throttled) {
+      this.throttled++;
+      this.#decrease(epoch);
+      return;
+    }
+    if (feedback.latencyMs === undefined) return;
+    const baseline = this.#observe(feedback.latencyMs);
+    const recent = this.#recentMs!;
+    // A jump against the longer-term average is queueing at the server: back off. A slow creep
+    // (a busy machine) only stops the growth, so a noisy but steady server is not starved.
+    if (recent > this.#longerMs! * SHRINK_AT + SLACK_MS) {
+      this.#decrease(epoch);
+    } else if (recent <= baseline * GROW_WITHIN + SLACK_MS && saturated && this.#limit < this.#max) {
+      this.#limit = Math.min(this.#max, this.#limit + (this.#slowStart ? 1 : 1 / this.#limit));
+      this.peakLimit = Math.max(this.peakLimit, this.limit);
+    }
+  }
+
+  #decrease(epoch: number): void {
+    if (epoch !== this.#epoch) return;
+    this.#epoch++;
+    this.#slowStart = false;
+    this.#limit = Math.max(1, this.#limit * DECREASE);
+    // The queueing that made latency rise drains at the lower limit; judge it afresh.
+    this.#recentMs = this.#longerMs;
+  }
+
+  /** Feeds one latency sample; returns the baseline (the lowest latency of recent windows). */
+  #observe(latencyMs: number): number {
+    this.#recentMs = this.#recentMs === undefined ? latencyMs : this.#recentMs * (1 - RECENT) + latencyMs * RECENT;
+    this.#longerMs = this.#longerMs === undefined ? latencyMs : this.#longerMs * (1 - LONGER) + latencyMs * LONGER;
+    this.#windowMin = Math.min(this.#windowMin, latencyMs);
+    if (++this.#windowCount >= WINDOW) {
+      this.#mins.push(this.#windowMin);
+      if (this.#mins.length > WINDOWS) this.#mins.shift();
+      this.#windowMin = Infinity;
+      this.#windowCount = 0;
+    }
+    return Math.min(this.#windowMin, ...this.#mins);
+  }
+}
 
 /**
- * Client-side rate limit in the manner of client-go's token bucket (`--qps`, `--burst`):
- * a burst may go at once, the steady rate is `qps`. It protects the API server from a
- * cleanup of tens of thousands of Jobs.
+ * An optional ceiling on the request rate, in the manner of client-go's token bucket (a burst
+ * may go at once, the steady rate is `qps`), as a reservation schedule so that a waiter whose
+ * signal fires leaves at once.
  */
-export class TokenBucket {
-  readonly #qps: number;
-  readonly #burst: number;
-  #tokens: number;
-  #last: number;
-  #queue: Promise<void> = Promise.resolve();
+export class RateCeiling {
+  readonly #intervalMs: number;
+  readonly #allowanceMs: number;
+  readonly #clock: Clock;
+  /** When the bucket would be full again. */
+  #tat: number;
 
-  constructor(qps: number, burst: number) {
+  constructor(qps: number, burst: number, clock: Clock = realClock) {
     if (!(qps > 0) || !(burst >= 1)) throw new RangeError(`qps must be > 0 and burst >= 1 (got ${qps}, ${burst})`);
-    this.#qps = qps;
-    this.#burst = burst;
-    this.#tokens = burst;
-    this.#last = performance.now();
+    this.#intervalMs = 1000 / qps;
+    this.#allowanceMs = (Math.floor(burst) - 1) * this.#intervalMs;
+    this.#clock = clock;
+    this.#tat = clock.now();
   }
 
-  /** Resolves when the caller may send one request. Callers are served in order. */
-  take(): Promise<void> {
-    const turn = this.#queue.then(() => this.#wait());
-    this.#queue = turn;
-    return turn;
-  }
-
-  async #wait(): Promise<void> {
-    this.#refill();
-    if (this.#tokens < 1) {
-      await sleep(((1 - this.#tokens) / this.#qps) * 1000);
-      this.#refill();
+  async take(signal?: AbortSignal): Promise<void> {
+    const now = this.#clock.now();
+    const sendAt = Math.max(now, this.#tat - this.#allowanceMs);
+    this.#tat = Math.max(this.#tat, now) + this.#intervalMs;
+    if (sendAt > now) {
+      try {
+        await this.#clock.sleep(sendAt - now, signal);
+      } catch {
+        throw new Abandoned(false);
+      }
     }
-    this.#tokens -= 1;
-  }
-
-  #refill(): void {
-    const now = performance.now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#qps);
-    this.#last = now;
   }
 }

@@ -58,6 +58,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     retries: options.registryRetries ?? 3,
     wantDelete: !ctx.dryRun,
     logger,
+    signal: ctx.budget,
     ...(options.registryBackoffBaseMs !== undefined ? { backoffBaseMs: options.registryBackoffBaseMs } : {}),
   });
   const keptFor = new Map<KeepReason, number>();

@@ -12,6 +12,8 @@ export interface RegistryPoolOptions {
   /** Ask token servers for delete rights up front (off in a dry run). */
   wantDelete: boolean;
   logger: Logger;
+  /** The run's stop: registry reads in flight are aborted at once. */
+  signal?: AbortSignal;
 }
 
 /** Failures that will not get better for the next artifact of the same registry in this run. */
@@ -57,8 +59,10 @@ export class RegistryPool {
 
   client(key: string): RegistryClient {
     const entry = this.#entry(key);
-    const { timeoutMs, retries, backoffBaseMs, wantDelete, logger } = this.#options;
-    entry.client ??= new RegistryClient(entry.conn, { timeoutMs, retries, wantDelete, logger, ...(backoffBaseMs !== undefined ? { backoffBaseMs } : {}) });
+    const { timeoutMs, retries, backoffBaseMs, wantDelete, logger, signal } = this.#options;
+    entry.client ??= new RegistryClient(entry.conn, {
+      timeoutMs, retries, wantDelete, logger, ...(backoffBaseMs !== undefined ? { backoffBaseMs } : {}), ...(signal ? { signal } : {}),
+    });
     return entry.client;
   }
 

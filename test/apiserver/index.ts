@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { FaultHandle, FaultRule, RequestFilter, RequestRecord } from './faults.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
+import type { FlowControlOptions } from './flowcontrol.ts';
 import { ApiServer } from './server.ts';
 
 import { ContractViolationError, type ContractViolation } from './contract.ts';
@@ -25,6 +26,8 @@ export interface StartOptions {
    * them (the standalone server, tests that send refused requests on purpose use `take()`).
    */
   contract?: 'fail' | 'record';
+  /** APF-like capacity per user (see flowcontrol.ts): seats, then a bounded queue, then 429; default off. */
+  flowControl?: FlowControlOptions;
 }
 
 export interface TestApiServer {
@@ -37,12 +40,14 @@ export interface TestApiServer {
   requests: { count(filter?: RequestFilter): number; list(filter?: RequestFilter): RequestRecord[]; reset(): void };
   /** Requests refused for their shape so far; `take()` returns and forgets them. */
   contract: { violations(): ContractViolation[]; take(): ContractViolation[] };
+  /** Client connections accepted since the server started. */
+  connections(): number;
   /** Stops the server; rejects with ContractViolationError when violations are left (unless contract: 'record'). */
   close(): Promise<void>;
 }
 
 export async function startApiServer(opts: StartOptions = {}): Promise<TestApiServer> {
-  const server = new ApiServer({ port: opts.port ?? 0, continueTtlMs: opts.continueTtlMs ?? 300_000, rbac: opts.rbac ?? false });
+  const server = new ApiServer({ port: opts.port ?? 0, continueTtlMs: opts.continueTtlMs ?? 300_000, rbac: opts.rbac ?? false, ...(opts.flowControl ? { flowControl: opts.flowControl } : {}) });
   await server.listen();
   const kubeconfig = (o: { token?: string; namespace?: string } = {}) => kubeconfigYaml(server.httpsUrl, server.certificate.certPem, o.token ?? server.auth.adminToken, o.namespace);
   return {
@@ -63,5 +68,6 @@ export async function startApiServer(opts: StartOptions = {}): Promise<TestApiSe
       const left = server.contract.list();
       if ((opts.contract ?? 'fail') === 'fail' && left.length > 0) throw new ContractViolationError(left);
     },
+    connections: () => server.connectionCount,
   };
 }

@@ -10,6 +10,7 @@ import { discovery } from './discovery.ts';
 import { ApiError, apfTooManyRequests, fromCode, methodNotAllowed, notFoundPath, qualified, unauthorized } from './errors.ts';
 import { ContractLog, preflight } from './contract.ts';
 import { Faults, RequestLog, type RequestRecord } from './faults.ts';
+import { FlowControl, type FlowControlOptions } from './flowcontrol.ts';
 import { create, del, deleteCollection, get, list, patch, update, type Ctx, type Reply, resolveType } from './handlers.ts';
 import { openapi } from './openapi.ts';
 import { Snapshots } from './paging.ts';
@@ -25,6 +26,7 @@ export interface ServerOptions {
   port: number;
   continueTtlMs: number;
   rbac: boolean;
+  flowControl?: FlowControlOptions;
 }
 
 export class ApiServer {
@@ -35,6 +37,10 @@ export class ApiServer {
   readonly requests = new RequestLog();
   /** Requests kube-apiserver would refuse for their shape (see contract.ts). */
   readonly contract = new ContractLog();
+  /** Client connections accepted so far (TCP, TLS or not): the bench reports them per run. */
+  connectionCount = 0;
+  /** APF-like capacity per user (flowcontrol.ts); off unless set. */
+  flowControl: FlowControl | undefined;
   private readonly snapshots: Snapshots;
   private readonly authorizer: Authorizer;
   private readonly http: Server;
@@ -49,6 +55,7 @@ export class ApiServer {
   httpsUrl = '';
 
   constructor(opts: ServerOptions) {
+    if (opts.flowControl) this.flowControl = new FlowControl(opts.flowControl);
     this.snapshots = new Snapshots(opts.continueTtlMs);
     this.authorizer = opts.rbac ? new RbacAuthorizer(this.store, this.catalogue) : allowAll;
     this.seed();
@@ -59,6 +66,7 @@ export class ApiServer {
     // name. TLS connections are relayed to an internal https listener (node's TLS layer reads
     // the socket natively and would miss the sniffed first bytes).
     this.listener = createNetServer((socket) => {
+      this.connectionCount++;
       this.track(socket);
       socket.once('data', (first: Buffer) => {
         socket.pause();
@@ -178,6 +186,15 @@ export class ApiServer {
     if (refusal) this.contract.add(record, refusal);
     try {
       if (!user) throw unauthorized();
+      if (this.flowControl && info.verb !== 'watch') {
+        const release = await this.flowControl.admit(record.user);
+        if (!release) {
+          const apf = apfTooManyRequests(this.flowControl.retryAfterSeconds);
+          send(apf.status, apf.body, apf.headers);
+          return;
+        }
+        res.once('close', release);
+      }
       for (const rule of this.faults.take(record)) {
         if (rule.before) await rule.before(record);
         if (rule.latencyMs) await sleep(rule.latencyMs);

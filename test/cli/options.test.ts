@@ -30,7 +30,7 @@ describe('parseOptions defaults', () => {
       force: false, dryRun: false, holder: undefined, lockTimeoutMs: 120_000, timeBudgetMs: 0, partialOk: false,
       jobNamespaces: 'all', minAgeMs: 3_600_000, keepLast: 0, deleteFailed: false, skipGitjobs: false, skipOci: false,
       ociMinAgeMs: 3_600_000, allowMassDelete: false, massDeleteRatio: 0.5, massDeleteMin: 5, pageSize: 500,
-      concurrency: 8, qps: 20, burst: 40, retries: 5, requestTimeoutMs: 30_000, registryTimeoutMs: 30_000, logLevel: 'info',
+      concurrency: 32, qps: undefined, burst: undefined, retries: 5, requestTimeoutMs: 30_000, registryTimeoutMs: 30_000, logLevel: 'info',
     } satisfies Options);
   });
 

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cleanupGitJobs, type GitJobOptions } from '../../src/gitjobs/cleanup.ts';
 import { startApiServer, type TestApiServer } from '../apiserver/index.ts';
 import { FleetSeeder, installFleetCrds, type GitRepoRef, type SeededJob } from '../fixtures/fleet-objects.ts';
+import { FakeClock } from '../fixtures/clock.ts';
 import { runContext, testKube, type TestKube } from '../fixtures/kube.ts';
 
 const MIN = 60_000;
@@ -295,6 +296,51 @@ describe('cleanupGitJobs', () => {
     expect(result).toMatchObject({ outcome: 'partial', cause: 'time budget spent' });
     expect(server.requests.count({ verb: 'list', resource: 'jobs' })).toBe(1);
     expect(deleteRequests()).toBe(0);
+  });
+
+  it('a server that keeps refusing the Job list (429 storm) ends the phase partial with the cause, not failed', async () => {
+    await appWithOldJobs(3);
+    const storm = server.faults.add({ verb: 'list', resource: 'jobs', status: 429, reason: 'TooManyRequests', message: 'Too many requests, please try again later.' });
+    const result = await cleanupGitJobs(runContext(kube), defaults);
+    expect(storm.hits).toBe(5); // the first attempt and 4 retries
+    expect(result.outcome).toBe('partial');
+    expect(result.cause).toMatch(/^the API server is overloaded or unreachable: list jobs\.batch in all namespaces: 429 TooManyRequests: .*\(gave up after 5 attempts\)$/);
+    expect(deleteRequests()).toBe(0);
+  });
+
+  it('fetches the next page while the current page is deleted, and holds no more than two pages', async () => {
+    const jobs = await appWithOldJobs(30);
+    const pages = [0, 1, 2].map((p) => keys(...jobs).slice(p * 10, p * 10 + 10).map((k) => k.split('/')[1]!));
+    const atList: Array<{ started: number; answered: Set<string> }> = [];
+    const answered = () => new Set(server.requests.list({ verb: 'delete', resource: 'jobs' }).filter((r) => r.status !== undefined).map((r) => r.name!));
+    server.faults.add({ verb: 'list', resource: 'jobs', before: () => void atList.push({ started: deleteRequests(), answered: answered() }) });
+    server.faults.add({ verb: 'delete', resource: 'jobs', latencyMs: 20 });
+    const result = await cleanupGitJobs(runContext(testKube(server.kubeconfig(), { concurrency: 2, initialConcurrency: 2 })), { ...defaults, pageSize: 10 });
+    expect(result).toMatchObject({ outcome: 'completed', tallies: { jobs: { deleted: 30 } } });
+    expect(atList).toHaveLength(3);
+    // Page 2 is asked for while page 1's deletes are under way ...
+    expect(atList[1]!.started).toBeGreaterThan(0);
+    expect(pages[0]!.every((n) => atList[1]!.answered.has(n))).toBe(false);
+    // ... but page 3 only once every delete of page 1 has its answer (pages 2 and 3 held, not 1).
+    expect(pages[0]!.every((n) => atList[2]!.answered.has(n))).toBe(true);
+  });
+
+  it('a stop drops the queued deletes at once: none is sent after it, even under a --qps ceiling', async () => {
+    await appWithOldJobs(30);
+    const budget = new AbortController();
+    let sentAtStop = -1;
+    server.faults.add({ verb: 'delete', resource: 'jobs', times: 1, before: () => {
+      budget.abort();
+      sentAtStop = deleteRequests();
+    } });
+    // A burst of 3, then 1 request per second on a clock that never moves: a delete waiting
+    // for its token would wait forever, so the phase ends only if the stop drops them.
+    const throttled = testKube(server.kubeconfig(), { qps: 1, burst: 3, concurrency: 8, clock: new FakeClock() });
+    const result = await cleanupGitJobs(runContext(throttled, { budget: budget.signal }), defaults);
+    expect(result).toMatchObject({ outcome: 'partial', cause: 'time budget spent' });
+    expect(sentAtStop).toBeGreaterThan(0);
+    expect(deleteRequests()).toBeLessThanOrEqual(3);
+    expect(result.tallies.jobs!.deleted).toBe(deleteRequests());
   });
 
   it('fails without deleting anything when listing Jobs is forbidden', async () => {

@@ -135,16 +135,49 @@ describe('KubeAccess', () => {
     expect((never as Error).message).toBe('get configmaps ns/cm: not sent: stopped before its turn');
     expect(hits.get(cmPath) ?? 0).toBe(0);
 
+    // The signal fires once the first answer (503) is in: no retry follows.
     const halt = new AbortController();
     const once = await access
-      .call(op, (o) => { halt.abort(); return access.core.readNamespacedConfigMap({ name: 'cm', namespace: 'ns' }, o); }, { signal: halt.signal })
+      .call(op, (o) => access.core.readNamespacedConfigMap({ name: 'cm', namespace: 'ns' }, o).finally(() => halt.abort()), { signal: halt.signal })
       .catch((e: unknown) => e);
     expect(once).toBeInstanceOf(RequestAbandoned);
     expect(hits.get(cmPath)).toBe(1);
   });
 
+  it('drops a read in flight at once when the signal fires (a hung server does not hold the stop)', async () => {
+    const hangPath = '/api/v1/namespaces/ns/configmaps/hang';
+    const hung = createServer((req) => { hits.set(new URL(req.url ?? '/', 'http://x').pathname, 1); });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    try {
+      const access = accessFor(`http://127.0.0.1:${(hung.address() as AddressInfo).port}`, 5);
+      const halt = new AbortController();
+      const started = performance.now();
+      const pending = access.call(op, (o) => access.core.readNamespacedConfigMap({ name: 'hang', namespace: 'ns' }, o), { signal: halt.signal }).catch((e: unknown) => e);
+      while (!hits.has(hangPath)) await new Promise((r) => setTimeout(r, 5));
+      halt.abort();
+      expect(await pending).toBeInstanceOf(RequestAbandoned);
+      // Well inside the 2 s request timeout: the abort, not the timeout, ended it.
+      expect(performance.now() - started).toBeLessThan(1500);
+      await access.close();
+    } finally {
+      hung.closeAllConnections();
+      hung.close();
+    }
+  });
+
+  it('drops a write that the server refused (429) once the signal fires: it was not carried out', async () => {
+    script.set(cmPath, [{ status: 429, body: status(429, 'TooManyRequests', 'slow down') }, okCm]);
+    hits.clear();
+    const access = accessFor(url, 5);
+    const halt = new AbortController();
+    const write = { verb: 'update', resource: 'configmaps', namespace: 'ns', name: 'cm' };
+    const result = await access.call(write, (o) => { halt.abort(); return access.core.readNamespacedConfigMap({ name: 'cm', namespace: 'ns' }, o); }, { signal: halt.signal }).catch((e: unknown) => e);
+    expect(result).toBeInstanceOf(RequestAbandoned);
+    expect(hits.get(cmPath)).toBe(1);
+  });
+
   it('sees a write through its retries once sent, even when the signal fires meanwhile', async () => {
-    script.set(cmPath, [{ status: 503, body: status(503, 'ServiceUnavailable', 'busy') }, okCm]);
+    script.set(cmPath, [{ status: 500, body: status(500, 'InternalError', 'may have been applied') }, okCm]);
     hits.clear();
     const access = accessFor(url, 5);
     const halt = new AbortController();

@@ -36,6 +36,8 @@ export interface RegistryClientOptions {
   wantDelete?: boolean;
   /** Backoff base between retries (ms). Default 200. */
   backoffBaseMs?: number;
+  /** The run's stop (budget, SIGTERM): reads in flight are aborted at once; see Transport. */
+  signal?: AbortSignal;
   /** Clock for token lifetimes (epoch ms). */
   now?: () => number;
 }
@@ -65,6 +67,7 @@ export class RegistryClient {
       userAgent: opts.userAgent ?? 'fleet-cleanup',
       ...(opts.logger ? { logger: opts.logger } : {}),
       ...(opts.backoffBaseMs !== undefined ? { backoffBaseMs: opts.backoffBaseMs } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
     this.auth = new Authenticator(conn, this.transport, { now: opts.now ?? Date.now, ...(opts.logger ? { logger: opts.logger } : {}) });
   }

@@ -7,6 +7,8 @@ import { Agent, request } from 'undici';
 import type { Logger } from '../../log.ts';
 import type { RegistryConnection } from '../storage-secret.ts';
 import { fromTransportError, RegistryError, registryErrorDetail } from './errors.ts';
+import { messageOf } from '../../error-text.ts';
+import { Abandoned, DEFAULT_BACKOFF, retrying, type Clock } from '../../retry.ts';
 
 export interface TransportOptions {
   timeoutMs: number;
@@ -16,6 +18,9 @@ export interface TransportOptions {
   userAgent: string;
   /** Backoff base; tests shrink it. */
   backoffBaseMs?: number;
+  /** The run's stop (budget, SIGTERM, lost lock): reads are aborted at once, even in flight. */
+  signal?: AbortSignal;
+  clock?: Clock;
 }
 
 export interface HttpRequest {
@@ -46,7 +51,6 @@ const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOST
 
 /** Manifests are capped at 4 MiB by distribution; nothing this client reads is larger. */
 const MAX_BODY = 8 * 1024 * 1024;
-const MAX_RETRY_AFTER_MS = 30_000;
 
 export class Transport {
   /** scheme://host[:port] of the registry. */
@@ -73,58 +77,76 @@ export class Transport {
     });
   }
 
-  /** Sends with retries; returns the first non-transient answer, or throws a RegistryError. */
+  /**
+   * Sends with retries (src/retry.ts: full-jitter backoff, Retry-After capped, the run's stop
+   * honoured: a read in flight is aborted at once, a DELETE once sent is retried to a known
+   * outcome); returns the first non-transient answer, or throws a RegistryError.
+   */
   async send(req: HttpRequest): Promise<HttpResponse> {
     const what = `${req.method} ${req.url.pathname}`;
     const attempts = this.opts.retries + 1;
-    let last: RegistryError | undefined;
-    let mayHaveApplied = false;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (last) await sleep(this.backoff(attempt - 1, last.retryAfterMs));
-      try {
-        const res = await this.once(req);
-        if (res.status === 429 || (res.status >= 500 && res.status !== 501)) {
-          last = new RegistryError('server', `registry ${this.conn.reference}: ${what} answered ${res.status}${detailSuffix(res.body)}`, {
-            status: res.status,
-            registry: this.conn.reference,
-            ...(req.repository ? { repository: req.repository } : {}),
-            ...retryAfter(res.headers),
-          });
-          if (MAY_HAVE_APPLIED_STATUS.has(res.status)) mayHaveApplied = true;
-          continue;
-        }
-        return { ...res, earlierMayHaveApplied: mayHaveApplied };
-      } catch (err) {
-        const e = fromTransportError(err, {
-          registry: this.conn.reference,
-          origin: req.url.host,
-          what,
-          timeoutMs: this.opts.timeoutMs,
-          ...(req.repository ? { repository: req.repository } : {}),
-        });
-        if (!e.retryable) throw e;
-        // Unknown codes count as maybe sent: only a known never-sent failure rules it out.
-        if (!(e.code && NOT_SENT_CODES.has(e.code))) mayHaveApplied = true;
-        last = e;
-      }
+    const where = { registry: this.conn.reference, ...(req.repository ? { repository: req.repository } : {}) };
+    try {
+      return await retrying(
+        async (attempt) => {
+          let res: Omit<HttpResponse, 'earlierMayHaveApplied'>;
+          try {
+            res = await this.once(req, attempt.signal);
+          } catch (err) {
+            if (err instanceof RegistryError) throw err;
+            throw fromTransportError(err, { ...where, origin: req.url.host, what, timeoutMs: this.opts.timeoutMs });
+          }
+          if (res.status === 429 || (res.status >= 500 && res.status !== 501)) {
+            throw new RegistryError('server', `registry ${this.conn.reference}: ${what} answered ${res.status}${detailSuffix(res.body)}`, {
+              status: res.status,
+              ...where,
+              ...retryAfter(res.headers),
+            });
+          }
+          return { ...res, earlierMayHaveApplied: attempt.earlierMayHaveApplied };
+        },
+        {
+          retries: this.opts.retries,
+          backoff: { ...DEFAULT_BACKOFF, baseMs: this.opts.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs, maxMs: 5_000 },
+          ...(this.opts.clock ? { clock: this.opts.clock } : {}),
+          signal: this.opts.signal,
+          write: req.method === 'DELETE',
+          classify: (err) => {
+            const e = err as RegistryError;
+            return {
+              retryable: e.retryable,
+              // Unknown codes count as maybe sent: only a known never-sent failure rules it out.
+              mayHaveApplied: e.status !== undefined ? MAY_HAVE_APPLIED_STATUS.has(e.status) : !(e.code && NOT_SENT_CODES.has(e.code)),
+              ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+            };
+          },
+          onGiveUp: (err, made) => {
+            const e = err as RegistryError;
+            return new RegistryError(e.kind, `${e.message} (gave up after ${made} attempt${made === 1 ? '' : 's'})`, {
+              registry: e.registry,
+              ...(e.status !== undefined ? { status: e.status } : {}),
+              ...(e.repository ? { repository: e.repository } : {}),
+              ...(e.code ? { code: e.code } : {}),
+            });
+          },
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof Abandoned)) throw err;
+      const reason = messageOf(this.opts.signal?.reason ?? 'stopped');
+      throw new RegistryError('timeout', `registry ${this.conn.reference}: ${what}: stopped (${reason})`, { ...where, code: 'ABORTED' });
     }
-    const e = last!;
-    throw new RegistryError(e.kind, `${e.message} (gave up after ${attempts} attempt${attempts === 1 ? '' : 's'})`, {
-      registry: e.registry,
-      ...(e.status !== undefined ? { status: e.status } : {}),
-      ...(e.repository ? { repository: e.repository } : {}),
-      ...(e.code ? { code: e.code } : {}),
-    });
   }
 
-  private async once(req: HttpRequest): Promise<Omit<HttpResponse, 'earlierMayHaveApplied'>> {
+  private async once(req: HttpRequest, stop: AbortSignal | undefined): Promise<Omit<HttpResponse, 'earlierMayHaveApplied'>> {
     const started = Date.now();
     this.requestCount++;
+    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
     const res = await request(req.url, {
       method: req.method,
       headers: { 'user-agent': this.opts.userAgent, ...req.headers },
       dispatcher: this.agent,
-      signal: AbortSignal.timeout(this.opts.timeoutMs),
+      signal: stop ? AbortSignal.any([timeout, stop]) : timeout,
     });
     const body = await readCapped(res.body, req.method === 'HEAD', this.conn.reference);
     // The URL carries no credential (tokens and passwords only travel in the Authorization header).
@@ -133,14 +155,6 @@ export class Transport {
       'registry request',
     );
     return { status: res.statusCode, headers: res.headers, body };
-  }
-
-  private backoff(retry: number, retryAfterMs: number | undefined): number {
-    if (retryAfterMs !== undefined) return Math.min(retryAfterMs, MAX_RETRY_AFTER_MS);
-    const base = this.opts.backoffBaseMs ?? 200;
-    const ceiling = Math.min(base * 2 ** (retry - 1), 5_000);
-    // Jitter: somewhere between half and all of the exponential step.
-    return ceiling / 2 + Math.random() * (ceiling / 2);
   }
 
   async close(): Promise<void> {
@@ -176,5 +190,3 @@ async function readCapped(body: AsyncIterable<Buffer> & { dump?: () => Promise<v
   }
   return Buffer.concat(chunks);
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
