@@ -24,6 +24,8 @@ export interface TestApiServer {
   serviceAccountToken(namespace: string, name: string): string;
   faults: { add(rule: FaultRule): FaultHandle; clear(): void };
   requests: { count(filter?: RequestFilter): number; list(filter?: RequestFilter): RequestRecord[]; reset(): void };
+  /** Ends every open watch, as an API server restart would. */
+  closeWatches(): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +45,7 @@ export async function startApiServer(opts: StartOptions = {}): Promise<TestApiSe
       list: (f) => server.requests.list(f),
       reset: () => server.requests.reset(),
     },
+    closeWatches: () => server.closeWatches(),
     close: () => server.close(),
   };
 }
