@@ -6,6 +6,8 @@
 // deleted without a current view.
 import { Watch } from '@kubernetes/client-node';
 import type { KubeAccess } from '../kube/access.ts';
+import { describeOp } from '../kube/errors.ts';
+import { messageOf } from '../error-text.ts';
 import type { Logger } from '../log.ts';
 import { FLEET_GROUP, idsNamedBy } from './rules.ts';
 
@@ -49,6 +51,12 @@ export class InUseView {
     }
     this.#byObject.delete(key);
   }
+}
+
+/** client-node's Watch rejects with the answer's status code and text (no body), or a socket error. */
+function watchFailure(err: unknown): string {
+  const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof code === 'number' ? `${code} ${messageOf(err)}: refused` : messageOf(err);
 }
 
 const objectKey = (kind: FleetKind, o: FleetObject) => `${kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
@@ -129,12 +137,13 @@ export class InUseWatch implements InUseSource {
     let version = resourceVersion;
     const openedAt = performance.now();
     const path = `/apis/${FLEET_GROUP}/${FLEET_VERSION}/${plural}`;
-    const what = `watch of ${plural}.${FLEET_GROUP}`;
+    const what = describeOp({ verb: 'watch', resource: `${plural}.${FLEET_GROUP}` });
+    const notCurrent = 'the view of what is in use is not current, nothing more deleted';
     let controller: AbortController | undefined;
     const onEvent = (type: string, object: FleetObject & { code?: number; reason?: string; message?: string }) => {
       if (this.#closed) return;
       if (type === 'ERROR') {
-        this.#break(`${what} failed: ${object.code ?? ''} ${object.reason ?? ''}: ${object.message ?? ''}; the view of what is in use is not current, nothing more deleted`.replace(/ +/g, ' '));
+        this.#break(`${what}: ${object.code ?? ''} ${object.reason ?? 'Error'}: ${object.message ?? ''}; ${notCurrent}`.replace(/ +/g, ' '));
         return;
       }
       version = object.metadata?.resourceVersion ?? version;
@@ -145,12 +154,12 @@ export class InUseWatch implements InUseSource {
       if (controller) this.#controllers.delete(controller);
       if (this.#closed || this.#broken) return;
       if (err) {
-        this.#break(`${what} broke: ${err instanceof Error ? err.message : String(err)}; the view of what is in use is not current, nothing more deleted`);
+        this.#break(`${what}: ${watchFailure(err)}; ${notCurrent}`);
         return;
       }
       // The server ends a watch at the timeoutSeconds asked for: open it again from where it was.
       if (performance.now() - openedAt >= this.#timeoutSeconds() * 900) this.#open(kind, version);
-      else this.#break(`${what} was closed by the server; the view of what is in use is not current, nothing more deleted`);
+      else this.#break(`${what}: closed by the server; ${notCurrent}`);
     };
     const opening = this.#watch
       .watch(path, { resourceVersion: version, allowWatchBookmarks: true, timeoutSeconds: this.#timeoutSeconds() }, onEvent, onDone)
@@ -158,7 +167,7 @@ export class InUseWatch implements InUseSource {
         controller = c;
         if (this.#closed) c.abort();
         else this.#controllers.add(c);
-      }, (err: unknown) => this.#break(`${what} could not start: ${err instanceof Error ? err.message : String(err)}`))
+      }, (err: unknown) => this.#break(`${what}: ${watchFailure(err)}; ${notCurrent}`))
       .finally(() => this.#opening.delete(opening));
     this.#opening.add(opening);
   }
