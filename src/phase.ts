@@ -40,6 +40,11 @@ export interface RunContext {
   /** Aborts when the run's time budget is spent (or the lock is lost): stop between deletes, report partial. */
   budget: AbortSignal;
   now: () => Date;
+  /**
+   * A cause when this run may no longer delete: its lock is past its local deadline (a run
+   * paused past its lock timeout may have been taken over). Checked right before each delete.
+   */
+  fence?: () => string | undefined;
 }
 
 /** Why a phase stopped early; the first one wins. */

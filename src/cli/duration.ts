@@ -12,6 +12,9 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 
+/** The longest delay Node's timers hold (2^31-1 ms, about 24.8 days); a longer one fires after ~1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const COMPONENT = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
 
 /** Milliseconds, or a one-line reason why `text` is not a duration (negative ones are refused). */

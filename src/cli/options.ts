@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { parseDuration } from './duration.ts';
+import { formatDuration, MAX_TIMER_MS, parseDuration } from './duration.ts';
+import { MAX_RECORDED_LOCK_TIMEOUT_MS } from '../marker/record.ts';
 import { parseGoBool } from '../go-compat.ts';
 
 /** Everything the run needs from flags and environment, validated and typed. */
@@ -98,6 +99,8 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 // Durations that must be positive to make sense (a zero timeout is no timeout at all).
 const POSITIVE_DURATIONS = new Set(['lock-timeout', 'request-timeout', 'registry-timeout']);
+// Durations that arm a timer: past MAX_TIMER_MS Node fires them after ~1 ms (ages are only compared).
+const TIMER_DURATIONS = new Set(['lock-timeout', 'time-budget', 'request-timeout', 'registry-timeout']);
 
 export const ENV_PREFIX = 'FLEET_CLEANUP_';
 export const envName = (flag: string): string => ENV_PREFIX + flag.toUpperCase().replaceAll('-', '_');
@@ -228,6 +231,9 @@ function convert(spec: FlagSpec, text: string | boolean, source: string): unknow
       const ms = parseDuration(text);
       if (typeof ms !== 'number') return fail(ms.error);
       if (ms === 0 && POSITIVE_DURATIONS.has(spec.flag)) return fail('must be greater than 0');
+      // Other runs trust a recorded lock timeout up to a day: a longer one would outlive their patience.
+      if (spec.flag === 'lock-timeout' && ms > MAX_RECORDED_LOCK_TIMEOUT_MS) return fail(`must be at most ${formatDuration(MAX_RECORDED_LOCK_TIMEOUT_MS)}`);
+      if (ms > MAX_TIMER_MS && TIMER_DURATIONS.has(spec.flag)) return fail(`must be at most ${formatDuration(MAX_TIMER_MS)} (the longest timer Node holds)`);
       return ms;
     }
     case 'count':

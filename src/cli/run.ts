@@ -81,7 +81,7 @@ export async function runCleanup(options: Options, io: CliIo): Promise<number> {
   const lock = acquired.kind === 'held' ? acquired.lock : undefined;
   const budget = runBudget(options.timeBudgetMs, lock, io.stop);
   lock?.startRenewing();
-  const ctx: RunContext = { access, logger, dryRun: options.dryRun, budget: budget.signal, now: () => new Date() };
+  const ctx: RunContext = { access, logger, dryRun: options.dryRun, budget: budget.signal, now: () => new Date(), ...(lock ? { fence: () => lock.fenceCause() } : {}) };
   let results: PhaseResult[];
   try {
     results = await runPhases(ctx, options);

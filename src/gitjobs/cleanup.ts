@@ -1,7 +1,8 @@
 // Phase 1 of the job: delete the finished Jobs that Fleet's gitops controller leaves behind.
 import type { V1Job } from '@kubernetes/client-node';
 import { audit } from '../audit.ts';
-import { isConflict, isForbidden, isNotFound, isRetryable, isUnauthorized, KubeApiError, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
+import { ConditionalDeleter, judged } from '../kube/conditional-delete.ts';
+import { isRetryable, KubeApiError, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { listInPages } from '../kube/pager.ts';
 import { budgetStop, emptyTally, type PhaseResult, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
 import { describeGitRepo, judgeJob, Retention, type JobPolicy, type Verdict } from './select.ts';
@@ -19,9 +20,6 @@ export interface GitJobOptions {
 }
 
 const PHASE = 'gitjobs';
-
-/** Deletes failing one after another (after the access layer's retries) mean the server is in trouble: stop. */
-const MAX_CONSECUTIVE_FAILURES = 10;
 
 
 /**
@@ -128,36 +126,26 @@ function listStop(err: unknown, budget: AbortSignal): PhaseStop {
   return { outcome: 'failed', cause: messageOf(err) };
 }
 
-type Judged = { job: V1Job; verdict: Verdict };
+type JudgedJob = { job: V1Job; verdict: Verdict };
 
 /** Runs the deletes of one page concurrently and keeps the tally, the audit lines and the stop. */
 class PageDeleter {
   readonly #ctx: RunContext;
   readonly #tally: Tally;
-  #stop: PhaseStop | undefined;
-  #firstError: Error | undefined;
-  #consecutiveFailures = 0;
-  /** Fires on the budget or on a stop of our own: deletes still queued in the access layer are not sent. */
-  readonly #halt = new AbortController();
-  readonly #sendWhile: AbortSignal;
+  readonly #deleter: ConditionalDeleter;
+  #firstError: string | undefined;
 
   constructor(ctx: RunContext, tally: Tally) {
     this.#ctx = ctx;
     this.#tally = tally;
-    this.#sendWhile = AbortSignal.any([ctx.budget, this.#halt.signal]);
+    this.#deleter = new ConditionalDeleter({ access: ctx.access, logger: ctx.logger, budget: ctx.budget, ...(ctx.fence ? { fence: ctx.fence } : {}) });
   }
 
   get stop(): PhaseStop | undefined {
-    return this.#stop;
+    return this.#deleter.stop;
   }
 
-  /** The first stop wins; it also abandons the deletes still waiting for their turn. */
-  #stopWith(stop: PhaseStop): void {
-    this.#stop ??= stop;
-    this.#halt.abort();
-  }
-
-  async run(page: Judged[]): Promise<void> {
+  async run(page: JudgedJob[]): Promise<void> {
     const deletes: Array<Promise<void>> = [];
     for (const { job, verdict } of page) {
       if (verdict.action === 'ignore') continue;
@@ -167,7 +155,7 @@ class PageDeleter {
         this.#ctx.logger.debug({ namespace: meta.namespace, name: meta.name, gitrepo: describeGitRepo(verdict.gitRepo), reason: verdict.reason }, 'kept Job');
         continue;
       }
-      deletes.push(this.#delete(meta.namespace ?? '', meta.name ?? '', verdict));
+      deletes.push(this.#delete(job, verdict));
     }
     await Promise.all(deletes);
   }
@@ -176,65 +164,48 @@ class PageDeleter {
   errorStop(): PhaseStop | undefined {
     if (!this.#firstError) return undefined;
     const more = this.#tally.errors > 1 ? ` (and ${this.#tally.errors - 1} more failed deletes)` : '';
-    return { outcome: 'partial', cause: `${this.#firstError.message}${more}` };
+    return { outcome: 'partial', cause: `${this.#firstError}${more}` };
   }
 
-  async #delete(namespace: string, name: string, verdict: Extract<Verdict, { action: 'delete' }>): Promise<void> {
-    const { access, logger, dryRun, budget } = this.#ctx;
-    const { uid, resourceVersion, reason } = verdict;
-    const record = { kind: 'Job', namespace, name, uid, gitrepo: describeGitRepo(verdict.gitRepo), reason };
-    if (this.#stop) return;
-    if (budget.aborted) return this.#stopWith(budgetStop(budget));
+  async #delete(job: V1Job, verdict: Extract<Verdict, { action: 'delete' }>): Promise<void> {
+    const { access, logger, dryRun } = this.#ctx;
+    const meta = job.metadata ?? {};
+    const record = { kind: 'Job', namespace: meta.namespace ?? '', name: meta.name ?? '', uid: verdict.uid, gitrepo: describeGitRepo(verdict.gitRepo), reason: verdict.reason };
+    if (this.stop) return;
+    const object = judged(meta);
+    if (!object) {
+      logger.warn({ namespace: record.namespace, name: record.name }, `Job ${record.namespace}/${record.name} has no uid or resourceVersion: a delete could not be conditional, kept`);
+      this.#tally.kept++;
+      return;
+    }
     if (dryRun) {
       this.#tally.deleted++;
       audit(logger, { action: 'would-delete', ...record });
       return;
     }
-    const op: KubeOp = { verb: 'delete', resource: 'jobs.batch', namespace, name };
-    try {
-      await access.call(
-        op,
-        (requestOptions) =>
-          access.batch.deleteNamespacedJob(
-            { name, namespace, body: { propagationPolicy: 'Background', preconditions: { uid, resourceVersion } } },
-            requestOptions,
-          ),
-        { signal: this.#sendWhile },
-      );
-      this.#consecutiveFailures = 0;
-      this.#tally.deleted++;
-      audit(logger, { action: 'delete', ...record });
-    } catch (err) {
-      if (err instanceof RequestAbandoned) return this.#stopWith(this.#stop ?? budgetStop(budget));
-      this.#failed(err, record);
-    }
-  }
-
-  #failed(err: unknown, record: { kind: string; namespace: string; name: string; uid: string; gitrepo: string; reason: string }): void {
-    const { logger } = this.#ctx;
-    if (isNotFound(err) && err instanceof KubeApiError && err.afterRetry) {
-      // Our first attempt was most likely applied and its answer lost: the Job is gone, by us.
-      this.#tally.deleted++;
-      audit(logger, { ...record, action: 'delete', confirmedBy: 'NotFound after a retried delete' });
-      return;
-    }
-    if (isNotFound(err) || isConflict(err)) {
-      this.#tally.skipped++;
-      audit(logger, { ...record, action: 'skip', reason: 'gone or changed since judged', judged: record.reason });
-      return;
-    }
-    const message = messageOf(err);
-    if (isForbidden(err) || isUnauthorized(err)) {
-      const why = isForbidden(err) ? 'RBAC forbids deleting Jobs' : 'the API server refused the credentials';
-      this.#stopWith({ outcome: 'failed', cause: `${why}: ${message}` });
-      logger.error({ namespace: record.namespace, name: record.name }, message);
-      return;
-    }
-    this.#tally.errors++;
-    this.#firstError ??= err instanceof Error ? err : new Error(message);
-    logger.error({ namespace: record.namespace, name: record.name, uid: record.uid }, message);
-    if (++this.#consecutiveFailures >= MAX_CONSECUTIVE_FAILURES) {
-      this.#stopWith({ outcome: 'partial', cause: `gave up after ${MAX_CONSECUTIVE_FAILURES} deletes failed in a row; the first: ${this.#firstError.message}` });
+    const result = await this.#deleter.delete({
+      resource: 'jobs.batch',
+      noun: 'Jobs',
+      object,
+      options: { propagationPolicy: 'Background' },
+      send: (body, requestOptions) => access.batch.deleteNamespacedJob({ name: object.name, namespace: object.namespace, body }, requestOptions),
+    });
+    switch (result.outcome) {
+      case 'deleted':
+        this.#tally.deleted++;
+        audit(logger, { action: 'delete', ...record, ...(result.confirmedBy ? { confirmedBy: result.confirmedBy } : {}) });
+        return;
+      case 'skipped':
+        this.#tally.skipped++;
+        audit(logger, { ...record, action: 'skip', reason: result.reason, judged: record.reason });
+        return;
+      case 'failed':
+        this.#tally.errors++;
+        this.#firstError ??= result.message;
+        return;
+      case 'refused':
+      case 'not-sent':
+        return;
     }
   }
 }

@@ -20,6 +20,14 @@ export interface AcquireOptions extends MarkerRef {
   /** Read and judge only: never write the marker. */
   dryRun: boolean;
   now: () => Date;
+  /** Monotonic clock (ms) for the lock's local deadline; default performance.now. Tests pause a holder with it. */
+  monotonic?: () => number;
+  /**
+   * Taken off the lock timeout for the local deadline, so that a run stops before another run's
+   * clock (skewed, or reading renewedAt a little late) can call the lock stale. Default: a sixth
+   * of the lock timeout.
+   */
+  fenceMarginMs?: number;
   logger: Logger;
 }
 
@@ -47,12 +55,13 @@ const MAX_ATTEMPTS = 5;
  */
 export async function acquireMarker(access: KubeAccess, options: AcquireOptions): Promise<Acquired> {
   const { namespace, name } = options;
-  let refused: { record: MarkerRecord; message: string } | undefined;
+  let refused: { record: MarkerRecord; message: string; sentAt: number } | undefined;
+  const monotonic = options.monotonic ?? (() => performance.now());
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const current = await readMarker(access, options);
     if (current && refused && holds(current, refused.record)) {
       options.logger.info({ marker: `${namespace}/${name}`, holder: options.holder }, 'the marker holds our own write (a retried request whose first attempt was applied); the lock is ours');
-      return { kind: 'held', lock: new MarkerLock(access, options, current, refused.record), message: refused.message };
+      return { kind: 'held', lock: new MarkerLock(access, options, current, refused.record, refused.sentAt), message: refused.message };
     }
     const record = current ? recordOf(current, options) : undefined;
     const decision = decide(record, { runKey: options.runKey, force: options.force, lockTimeoutMs: options.lockTimeoutMs, now: options.now() });
@@ -60,6 +69,7 @@ export async function acquireMarker(access: KubeAccess, options: AcquireOptions)
     if (decision.action !== 'take') return { kind: 'skip', decision, message };
     if (options.dryRun) return { kind: 'would-take', decision, message };
 
+    const sentAt = monotonic();
     const now = rfc3339(options.now());
     const running: MarkerRecord = {
       status: 'running', runKey: options.runKey ?? '', startedAt: now, holder: options.holder, renewedAt: now,
@@ -69,11 +79,11 @@ export async function acquireMarker(access: KubeAccess, options: AcquireOptions)
       const written = current
         ? await replace(access, options, current.metadata ?? {}, running)
         : await create(access, options, running);
-      return { kind: 'held', lock: new MarkerLock(access, options, written, running), message };
+      return { kind: 'held', lock: new MarkerLock(access, options, written, running, sentAt), message };
     } catch (err) {
       if (isAlreadyExists(err) || isConflict(err)) {
         options.logger.info({ marker: `${namespace}/${name}`, attempt }, 'another run wrote the marker first; reading it again');
-        refused = { record: running, message };
+        refused = { record: running, message, sentAt };
         continue;
       }
       throw err;
@@ -151,7 +161,10 @@ function replace(access: KubeAccess, ref: MarkerRef, metadata: V1ObjectMeta, rec
 /**
  * This run's hold on the marker. It renews `renewedAt` every lock-timeout/3 with resourceVersion
  * preconditions; `lost` aborts when another run took the marker over, or when renewal has failed
- * long enough that another run may judge the lock stale.
+ * long enough that another run may judge the lock stale. `fenceCause()` is the check right
+ * before each delete: past the local deadline (last successful renewal + lock timeout − a
+ * margin, on a monotonic clock) the lock may already be another run's, even when no timer has
+ * had the chance to notice (a process paused by SIGSTOP or a long GC pause resumes mid-sweep).
  */
 export class MarkerLock {
   readonly #access: KubeAccess;
@@ -162,13 +175,18 @@ export class MarkerLock {
   /** A write that failed without an answer (timeouts): it may have been applied all the same. */
   #unconfirmed: MarkerRecord | undefined;
   #lastRenewed: number;
+  /** Monotonic time at which the last successful write of renewedAt was sent. */
+  #renewedMono: number;
+  readonly #monotonic: () => number;
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
   #stopped = false;
 
-  constructor(access: KubeAccess, options: AcquireOptions, written: V1ConfigMap, record: MarkerRecord) {
+  constructor(access: KubeAccess, options: AcquireOptions, written: V1ConfigMap, record: MarkerRecord, sentAtMono: number) {
     this.#access = access;
     this.#options = options;
+    this.#monotonic = options.monotonic ?? (() => performance.now());
+    this.#renewedMono = sentAtMono;
     this.#metadata = written.metadata ?? {};
     this.#record = record;
     // From the renewedAt written, not from now: others judge the lock by that, and taking it may
@@ -180,6 +198,22 @@ export class MarkerLock {
   /** Aborts (reason: a MarkerError) when the lock is lost. */
   get lost(): AbortSignal {
     return this.#lost.signal;
+  }
+
+  /** Monotonic time after which this run must not send a delete: last renewal + lock timeout − margin. */
+  get deadline(): number {
+    const { lockTimeoutMs, fenceMarginMs } = this.#options;
+    return this.#renewedMono + lockTimeoutMs - (fenceMarginMs ?? lockTimeoutMs / 6);
+  }
+
+  /** Why this run may no longer delete (lock lost, or past its local deadline); undefined while it may. */
+  fenceCause(): string | undefined {
+    if (this.#lost.signal.aborted) return (this.#lost.signal.reason as Error).message;
+    const late = this.#monotonic() - this.deadline;
+    if (late < 0) return undefined;
+    const silentS = Math.round((this.#monotonic() - this.#renewedMono) / 1000);
+    this.#lose(`the lock on configmap ${this.#ref()} was last renewed ${silentS}s ago, past its deadline (lock timeout less a margin): another run may hold it now; stopping before the next delete`);
+    return (this.#lost.signal.reason as Error).message;
   }
 
   startRenewing(): void {
@@ -209,10 +243,12 @@ export class MarkerLock {
   /** One heartbeat. A 409 means another run took the marker: the lock is lost. */
   async renew(): Promise<void> {
     if (this.#stopped || this.#lost.signal.aborted) return;
+    const sentAt = this.#monotonic();
     const renewed: MarkerRecord = { ...this.#record, renewedAt: rfc3339(this.#options.now()) };
     try {
       await this.#write(renewed);
       this.#lastRenewed = Date.parse(renewed.renewedAt!);
+      this.#renewedMono = sentAt;
     } catch (err) {
       // 409: someone wrote since our last write; 404: someone deleted it. Either way it is not ours.
       if (isConflict(err) || isNotFound(err)) {

@@ -71,10 +71,13 @@ export function lockTimeoutSecondsText(lockTimeoutMs: number): string {
   return String(lockTimeoutMs / 1000);
 }
 
-/** The holder's recorded lock timeout; undefined when absent or not a positive number (hand-edited). */
+/** A recorded lock timeout is trusted up to a day: an edited `1e308` must not block every run for ever. */
+export const MAX_RECORDED_LOCK_TIMEOUT_MS = 24 * 3_600_000;
+
+/** The holder's recorded lock timeout, at most a day; undefined when absent or not a positive number (hand-edited). */
 export function lockTimeoutMsOf(record: MarkerRecord): number | undefined {
   const seconds = Number(record.lockTimeoutSeconds ?? Number.NaN);
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds * 1000, MAX_RECORDED_LOCK_TIMEOUT_MS) : undefined;
 }
 
 /** RFC 3339 in UTC with milliseconds: lock staleness is judged from these, so keep the precision. */

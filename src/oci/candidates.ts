@@ -4,21 +4,20 @@
 // Only the candidates are kept; secret pages are dropped as soon as they are read.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { KubeAccess } from '../kube/access.ts';
+import { judged, type Judged } from '../kube/conditional-delete.ts';
 import type { KubeOp } from '../kube/errors.ts';
 import { listInPages } from '../kube/pager.ts';
 import type { Logger } from '../log.ts';
 import type { InUseSet } from './mark.ts';
 import { RegistryError } from './registry/index.ts';
 import type { RegistryPool } from './registries.ts';
-import { isContentsId, OCI_STORAGE_SECRET_TYPE, parseStorageSecret, type RegistryConnection } from './storage-secret.ts';
+import { isContentsId, OCI_STORAGE_SECRET_TYPE, outsideRemit } from './rules.ts';
+import { parseStorageSecret, type RegistryConnection } from './storage-secret.ts';
 import { messageOf } from '../error-text.ts';
 
-/** What a Secret delete needs to be conditional on the object as judged. */
+/** A Secret as judged (its delete is conditional on it), and when it was made. */
 export interface SecretRef {
-  namespace: string;
-  name: string;
-  uid: string;
-  resourceVersion: string;
+  object: Judged;
   /** creationTimestamp, epoch ms. */
   createdAt?: number;
 }
@@ -102,7 +101,14 @@ export async function collectSecretCandidates(access: KubeAccess, inUse: InUseSe
         if (!set.catalogRegistries.has(where)) set.catalogRegistries.set(where, key);
         continue;
       }
-      const ref = secretRef(secret);
+      // Named by a contents id: Fleet's per-bundle storage only when the remit holds in full.
+      const outside = outsideRemit(secret);
+      const ref = outside ? undefined : secretRef(secret);
+      if (outside || !ref) {
+        const why = outside ?? 'it has no uid or resourceVersion, so its delete could not be conditional';
+        hold(name, `OCI storage secret ${secret.metadata?.namespace}/${name} is not Fleet's per-bundle storage (${why}); it, every secret of that name and its artifact are kept`);
+        continue;
+      }
       if (set.held.has(name)) {
         heldSecrets.set(name, (heldSecrets.get(name) ?? 0) + 1);
         continue;
@@ -134,16 +140,12 @@ function referenceKey(conn: RegistryConnection): string {
   return `${conn.basicHTTP ? 'http' : 'https'}://${conn.host.toLowerCase()}/${conn.pathPrefix}`;
 }
 
-function secretRef(secret: V1Secret): SecretRef {
-  const meta = secret.metadata ?? {};
-  const created = meta.creationTimestamp ? new Date(meta.creationTimestamp).getTime() : Number.NaN;
-  return {
-    namespace: meta.namespace ?? '',
-    name: meta.name ?? '',
-    uid: meta.uid ?? '',
-    resourceVersion: meta.resourceVersion ?? '',
-    ...(Number.isNaN(created) ? {} : { createdAt: created }),
-  };
+function secretRef(secret: V1Secret): SecretRef | undefined {
+  const object = judged(secret.metadata);
+  if (!object) return undefined;
+  const stamp = secret.metadata?.creationTimestamp;
+  const created = stamp ? new Date(stamp).getTime() : Number.NaN;
+  return { object, ...(Number.isNaN(created) ? {} : { createdAt: created }) };
 }
 
 /**

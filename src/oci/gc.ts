@@ -5,9 +5,11 @@ import { audit } from '../audit.ts';
 import { budgetStop, emptyTally, type PhaseOutcome, type PhaseResult, type PhaseStop, type RunContext } from '../phase.ts';
 import { addCatalogOrphans, anyStorageSecret, collectSecretCandidates, type CandidateSet } from './candidates.ts';
 import { markInUse } from './mark.ts';
-import { brakeCause, judgeCandidates, type Judgement, type KeepReason } from './plan.ts';
+import { judgeCandidates, type Judgement, type KeepReason } from './plan.ts';
+import { brakeCause } from './rules.ts';
 import { RegistryPool } from './registries.ts';
-import { artifactAudit, Recheck, Sweeper, type Deletion, type OciTallies } from './sweep.ts';
+import { InUseWatch } from './in-use.ts';
+import { artifactAudit, Sweeper, type Deletion, type OciTallies } from './sweep.ts';
 import { messageOf } from '../error-text.ts';
 
 export interface OciOptions {
@@ -20,8 +22,8 @@ export interface OciOptions {
   massDeleteMin: number;
   registryTimeoutMs: number;
   pageSize: number;
-  /** The sweep lists what is in use again once its snapshot is older than this (see Recheck). Default 10 s. */
-  recheckMaxAgeMs?: number;
+  /** timeoutSeconds of each watch that keeps the in-use view current (re-opened when the server ends it). Default 20. */
+  watchTimeoutSeconds?: number;
   /** Artifacts read or deleted at once. Default 4. */
   registryConcurrency?: number;
   /** Extra attempts of a registry request on transient failures. Default 3. */
@@ -52,6 +54,10 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
   if (!marked.ok) return result(marked.outcome, marked.cause);
   const inUse = marked.inUse;
   tallies.artifacts.kept += inUse.ociCount;
+  // From the lists' versions on, every change to a Bundle or BundleDeployment reaches the view
+  // the sweep judges each delete by (a dry run deletes nothing and needs none).
+  const watch = ctx.dryRun ? undefined : new InUseWatch(access, marked.view, { logger, ...(options.watchTimeoutSeconds !== undefined ? { timeoutSeconds: options.watchTimeoutSeconds } : {}) });
+  watch?.start(marked.resourceVersions);
 
   const pool = new RegistryPool({
     timeoutMs: options.registryTimeoutMs,
@@ -100,9 +106,8 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
         if (d.action === 'delete') tallies.artifacts.kept++;
         tallies.secrets.kept += d.candidate.secrets.length;
       }
-    } else if (deletions.length > 0) {
-      const recheck = new Recheck(mark, options.recheckMaxAgeMs ?? 10_000, ctx.now);
-      const sweeper = new Sweeper(ctx, pool, recheck, tallies);
+    } else if (deletions.length > 0 && watch) {
+      const sweeper = new Sweeper(ctx, pool, watch, tallies);
       await sweeper.run(deletions, { concurrency });
       stop = sweeper.outcome();
     }
@@ -121,6 +126,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     // Unexpected: stop here rather than guess.
     return result('failed', `oci storage phase stopped: ${messageOf(err)}`);
   } finally {
+    watch?.close();
     await pool.close();
     logger.info(
       { phase: PHASE, inUse: inUse.size, artifacts: tallies.artifacts, secrets: tallies.secrets, keptFor: Object.fromEntries(keptFor), registryRequests: pool.requestCount },
@@ -146,7 +152,7 @@ function reportPlan(ctx: RunContext, pool: RegistryPool, deletions: Deletion[], 
     }
     for (const s of d.candidate.secrets) {
       tallies.secrets.deleted++;
-      audit(ctx.logger, { action: 'would-delete', kind: 'Secret', namespace: s.namespace, name: s.name, uid: s.uid, reason: `OCI storage secret of stale artifact ${d.candidate.contentsId}` });
+      audit(ctx.logger, { action: 'would-delete', kind: 'Secret', namespace: s.object.namespace, name: s.object.name, uid: s.object.uid, reason: `OCI storage secret of stale artifact ${d.candidate.contentsId}` });
     }
   }
 }

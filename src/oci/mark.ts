@@ -1,15 +1,15 @@
-// Mark: which contents ids are in use right now (fleet-reference §2). A Bundle's
-// `spec.contentsId`, and a BundleDeployment's `spec.deploymentID` / `spec.stagedDeploymentID` up
-// to the ':'. Lists stream page by page; only the set of ids is kept.
+// Mark: which contents ids are in use right now (fleet-reference §2; the rule is idsNamedBy in
+// rules.ts). Lists stream page by page; what each object names is kept (the sweep's view, which
+// a watch from the lists' resourceVersions keeps current), and the set of ids with the OCI ones
+// counted (the plan's brake).
 import type { KubeAccess } from '../kube/access.ts';
 import { isNotFound, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { listInPages, type ListPage } from '../kube/pager.ts';
 import type { Logger } from '../log.ts';
 import { budgetStop } from '../phase.ts';
 import { messageOf } from '../error-text.ts';
-
-export const FLEET_GROUP = 'fleet.cattle.io';
-export const FLEET_VERSION = 'v1alpha1';
+import { FLEET_VERSION, InUseView, PLURAL, type FleetKind } from './in-use.ts';
+import { FLEET_GROUP, idsNamedBy } from './rules.ts';
 
 interface FleetObject {
   metadata?: { name?: string; namespace?: string };
@@ -43,20 +43,14 @@ export class InUseSet {
 }
 
 export type MarkResult =
-  | { ok: true; inUse: InUseSet }
+  /** `view` and `resourceVersions`: what each object names, and where a watch picks up from. */
+  | { ok: true; inUse: InUseSet; view: InUseView; resourceVersions: Record<FleetKind, string> }
   | { ok: false; outcome: 'skipped' | 'failed' | 'partial'; cause: string };
 
 export interface MarkOptions {
   pageSize: number;
   logger: Logger;
   budget: AbortSignal;
-}
-
-/** The prefix of a deployment id `<contentsId>:<options hash>`. */
-export function contentsIdOfDeployment(deploymentId: unknown): string | undefined {
-  if (typeof deploymentId !== 'string' || deploymentId === '') return undefined;
-  const colon = deploymentId.indexOf(':');
-  return colon < 0 ? deploymentId : deploymentId.slice(0, colon);
 }
 
 /**
@@ -66,12 +60,14 @@ export function contentsIdOfDeployment(deploymentId: unknown): string | undefine
  */
 export async function markInUse(access: KubeAccess, options: MarkOptions): Promise<MarkResult> {
   const inUse = new InUseSet();
+  const view = new InUseView();
+  const resourceVersions: Record<FleetKind, string> = { Bundle: '', BundleDeployment: '' };
   let bundlesServed = true;
   const spent = (): MarkResult => ({ ok: false, outcome: 'partial', cause: `${budgetStop(options.budget).cause} while listing what is in use` });
   try {
-    await eachObject(access, 'bundles', options, (bundle) => {
-      const id = bundle.spec?.contentsId;
-      if (typeof id === 'string' && id !== '') inUse.add(id, true);
+    resourceVersions.Bundle = await eachObject(access, 'Bundle', options, (bundle) => {
+      view.apply('Bundle', bundle);
+      for (const id of idsNamedBy('Bundle', bundle.spec)) inUse.add(id, true);
     });
   } catch (err) {
     if (err === BUDGET_SPENT || err instanceof RequestAbandoned) return spent();
@@ -79,12 +75,9 @@ export async function markInUse(access: KubeAccess, options: MarkOptions): Promi
     bundlesServed = false;
   }
   try {
-    await eachObject(access, 'bundledeployments', options, (bd) => {
-      const oci = bd.spec?.ociContents === true;
-      for (const field of [bd.spec?.deploymentID, bd.spec?.stagedDeploymentID]) {
-        const id = contentsIdOfDeployment(field);
-        if (id) inUse.add(id, oci);
-      }
+    resourceVersions.BundleDeployment = await eachObject(access, 'BundleDeployment', options, (bd) => {
+      view.apply('BundleDeployment', bd);
+      for (const id of idsNamedBy('BundleDeployment', bd.spec)) inUse.add(id, bd.spec?.ociContents === true);
     });
   } catch (err) {
     if (err === BUDGET_SPENT || err instanceof RequestAbandoned) return spent();
@@ -96,23 +89,32 @@ export async function markInUse(access: KubeAccess, options: MarkOptions): Promi
   if (!bundlesServed) return { ok: false, outcome: 'failed', cause: 'bundles.fleet.cattle.io is not served while bundledeployments is: cannot tell which artifacts are in use' };
   // An empty last list yields no page to check after: a budget spent meanwhile is caught here.
   if (options.budget.aborted) return spent();
-  return { ok: true, inUse };
+  return { ok: true, inUse, view, resourceVersions };
 }
 
 const BUDGET_SPENT = Symbol('budget spent');
 
-async function eachObject(access: KubeAccess, plural: 'bundles' | 'bundledeployments', options: MarkOptions, visit: (o: FleetObject) => void): Promise<void> {
+/** Visits every object of `kind`; returns the resourceVersion of its list's first page (the snapshot the pages share). */
+async function eachObject(access: KubeAccess, kind: FleetKind, options: MarkOptions, visit: (o: FleetObject) => void): Promise<string> {
+  const plural = PLURAL[kind];
   const op: KubeOp = { verb: 'list', resource: `${plural}.${FLEET_GROUP}` };
+  let resourceVersion: string | undefined;
   const pages = listInPages<FleetObject>(
     access,
     op,
-    (page, o) => access.custom.listClusterCustomObject({ group: FLEET_GROUP, version: FLEET_VERSION, plural, limit: page.limit, _continue: page._continue }, o) as Promise<ListPage<FleetObject>>,
+    async (page, o) => {
+      const got = (await access.custom.listClusterCustomObject({ group: FLEET_GROUP, version: FLEET_VERSION, plural, limit: page.limit, _continue: page._continue }, o)) as ListPage<FleetObject>;
+      // The oldest version seen: a watch from there misses nothing (replaying more is harmless).
+      resourceVersion ??= got.metadata?.resourceVersion;
+      return got;
+    },
     { pageSize: options.pageSize, logger: options.logger, signal: options.budget },
   );
   for await (const page of pages) {
     for (const item of page) visit(item);
     if (options.budget.aborted) throw BUDGET_SPENT;
   }
+  return resourceVersion ?? '';
 }
 
 function failed(err: unknown): MarkResult {

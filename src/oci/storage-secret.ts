@@ -4,8 +4,9 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { parseGoBool } from '../go-compat.ts';
+import { referenceProblem } from './rules.ts';
 
-export const OCI_STORAGE_SECRET_TYPE = 'fleet.cattle.io/bundle-oci-storage/v1alpha1';
+export { isContentsId, OCI_STORAGE_SECRET_TYPE } from './rules.ts';
 
 export interface RegistryConnection {
   /** host[:port]/path prefix, no scheme, as written in the Secret (trailing slashes dropped). */
@@ -38,12 +39,6 @@ export class StorageSecretError extends Error {
   }
 }
 
-
-/** A Bundle's `spec.contentsId`: `s-` + the manifest's sha256 hex, cut to 63 characters. */
-export function isContentsId(name: string): boolean {
-  return /^s-[0-9a-f]{61}$/.test(name);
-}
-
 export function parseStorageSecret(secret: V1Secret): RegistryConnection {
   const id = `${secret.metadata?.namespace ?? '(no namespace)'}/${secret.metadata?.name ?? '(no name)'}`;
   const data = secret.data ?? {};
@@ -71,16 +66,13 @@ export function parseStorageSecret(secret: V1Secret): RegistryConnection {
     return parsed;
   };
 
-  const rawReference = text('reference')?.trim();
-  if (!rawReference) return fail('reference', 'is missing or empty');
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rawReference)) fail('reference', 'must not contain a scheme (write host[:port]/path; use basicHTTP for plain http)');
-  if (/\s/.test(rawReference)) fail('reference', 'must not contain whitespace');
+  const rawReference = text('reference')?.trim() ?? '';
+  const problem = referenceProblem(rawReference);
+  if (problem) fail('reference', problem);
   const reference = rawReference.replace(/\/+$/, '');
   const slash = reference.indexOf('/');
   const host = slash < 0 ? reference : reference.slice(0, slash);
-  const pathPrefix = slash < 0 ? '' : reference.slice(slash + 1).replace(/^\/+/, '');
-  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(host)) fail('reference', 'does not start with a valid host[:port]');
-  if (pathPrefix.includes('//')) fail('reference', 'has an empty path segment');
+  const pathPrefix = slash < 0 ? '' : reference.slice(slash + 1);
 
   const username = text('username');
   const password = text('password');

@@ -1,15 +1,17 @@
 // Sweep: delete what the plan judged stale, each manifest and each Secret only right after a
-// fresh look at what is in use, and the secrets only after the artifact is gone (they hold the
-// credentials and the record that it exists). Every Secret delete is conditional on the uid and
-// resourceVersion the plan saw.
+// look at the in-use view (kept current by a watch, see in-use.ts), and the secrets only after
+// the artifact is gone (they hold the credentials and the record that it exists). Whether a
+// delete may go is mayDeleteNow (rules.ts); every Secret delete goes through the one
+// conditional-delete path, on the uid and resourceVersion the plan saw.
 import pLimit from 'p-limit';
 import { audit, formatAge } from '../audit.ts';
-import { isConflict, isNotFound, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
+import { ConditionalDeleter } from '../kube/conditional-delete.ts';
 import { budgetStop, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
 import type { SecretRef } from './candidates.ts';
-import type { InUseSet, MarkResult } from './mark.ts';
+import type { InUseSource } from './in-use.ts';
 import type { Judgement } from './plan.ts';
 import type { RegistryPool } from './registries.ts';
+import { mayDeleteNow } from './rules.ts';
 import { messageOf } from '../error-text.ts';
 
 export type Deletion = Extract<Judgement, { action: 'delete' | 'secrets-only' }>;
@@ -17,64 +19,6 @@ export type Deletion = Extract<Judgement, { action: 'delete' | 'secrets-only' }>
 export interface OciTallies {
   artifacts: Tally;
   secrets: Tally;
-}
-
-/**
- * The in-use set the sweep checks each item against. `current()` returns a set whose listing
- * finished at most `maxAgeMs` before the call (by the run's clock); an older one is listed
- * again first, and concurrent callers share that one listing. The sweep asks for it right
- * before each mutating request of an item: before the manifest DELETE (after resolving
- * `latest`, which can take minutes with retries) and before each of its Secret deletes. So no
- * manifest DELETE and no Secret delete is sent against an in-use view older than `maxAgeMs`
- * plus the duration of that one list (the listing began earlier: Bundles first, then
- * BundleDeployments, page by page). What comes on top: fetching a registry token, the API
- * client's wait for its turn, and the retries of that same request (registry timeout and
- * backoff). An object that starts naming the id inside that window, or while the request is in
- * flight, is not seen. A failed or cut-short listing throws: nothing is deleted without a
- * current set.
- */
-export class Recheck {
-  readonly #take: () => Promise<MarkResult>;
-  readonly #maxAgeMs: number;
-  readonly #now: () => Date;
-  #current: Promise<{ inUse: InUseSet; at: number }> | undefined;
-
-  constructor(take: () => Promise<MarkResult>, maxAgeMs: number, now: () => Date) {
-    this.#take = take;
-    this.#maxAgeMs = maxAgeMs;
-    this.#now = now;
-  }
-
-  async current(): Promise<InUseSet> {
-    const pending = this.#current;
-    if (pending) {
-      const { inUse, at } = await pending;
-      // Age counts from when the listing finished: a listing slower than maxAge must not loop.
-      if (this.#now().getTime() - at <= this.#maxAgeMs) return inUse;
-      // Only the first caller to see it stale replaces it; the others wait for that refresh.
-      if (this.#current === pending) this.#current = undefined;
-    }
-    this.#current ??= this.#refresh();
-    return (await this.#current).inUse;
-  }
-
-  async #refresh(): Promise<{ inUse: InUseSet; at: number }> {
-    const marked = await this.#take();
-    if (!marked.ok) {
-      this.#current = undefined;
-      throw new RecheckError(marked.outcome === 'partial' ? 'partial' : 'failed', `re-check of what is in use failed, nothing more deleted: ${marked.cause}`);
-    }
-    return { inUse: marked.inUse, at: this.#now().getTime() };
-  }
-}
-
-export class RecheckError extends Error {
-  override readonly name = 'RecheckError';
-  readonly outcome: 'partial' | 'failed';
-  constructor(outcome: 'partial' | 'failed', message: string) {
-    super(message);
-    this.outcome = outcome;
-  }
 }
 
 const IN_USE_AGAIN = 'in use again at re-check';
@@ -86,18 +30,20 @@ export interface SweepOptions {
 export class Sweeper {
   readonly #ctx: RunContext;
   readonly #pool: RegistryPool;
-  readonly #recheck: Recheck;
+  readonly #inUse: InUseSource;
   readonly #tallies: OciTallies;
-  stop: PhaseStop | undefined;
+  readonly #deleter: ConditionalDeleter;
+  #stop: PhaseStop | undefined;
   /** Per-object failures that did not take a registry down: the first message, and how many. */
   #firstError: string | undefined;
   #errorCount = 0;
 
-  constructor(ctx: RunContext, pool: RegistryPool, recheck: Recheck, tallies: OciTallies) {
+  constructor(ctx: RunContext, pool: RegistryPool, inUse: InUseSource, tallies: OciTallies) {
     this.#ctx = ctx;
     this.#pool = pool;
-    this.#recheck = recheck;
+    this.#inUse = inUse;
     this.#tallies = tallies;
+    this.#deleter = new ConditionalDeleter({ access: ctx.access, logger: ctx.logger, budget: ctx.budget, ...(ctx.fence ? { fence: ctx.fence } : {}) });
   }
 
   async run(deletions: Deletion[], options: SweepOptions): Promise<void> {
@@ -107,7 +53,7 @@ export class Sweeper {
 
   /** The stop, else a partial outcome naming the first failed delete. */
   outcome(): PhaseStop | undefined {
-    if (this.stop) return this.stop;
+    if (this.#stopped()) return this.#stop;
     if (!this.#firstError) return undefined;
     const more = this.#errorCount > 1 ? ` (and ${this.#errorCount - 1} more failures)` : '';
     return { outcome: 'partial', cause: `${this.#firstError}${more}` };
@@ -128,7 +74,7 @@ export class Sweeper {
     if (before === 'in-use') return this.#skip(d, IN_USE_AGAIN);
 
     const client = this.#pool.client(registry);
-    const record = this.#artifactRecord(d);
+    const record = artifactAudit(this.#pool, d);
     let current;
     try {
       current = await client.resolve(id);
@@ -141,14 +87,17 @@ export class Sweeper {
     };
     let deletedByUs = false;
     if (d.action === 'delete') {
-      if (current && current.digest !== d.digest) return this.#skip(d, `changed since judged: latest now points at ${current.digest}`);
-      if (!current) gone();
-      else {
-        // Resolving can take minutes with retries: look again right before the DELETE.
-        const now = await this.#inUseNow(id);
-        if (now === 'stop') return this.#keep(d);
-        if (now === 'in-use') return this.#skip(d, IN_USE_AGAIN);
+      // Resolving can take minutes with retries: look again right before the DELETE.
+      const now = await this.#inUseNow(id);
+      const verdict = mayDeleteNow({ stopped: now === 'stop' || this.#fenced(), inUse: now === 'in-use', judgedDigest: d.digest, currentDigest: current?.digest ?? null });
+      if (!verdict.go) {
+        if (verdict.why === 'stopped') return this.#keep(d);
+        if (verdict.why === 'in-use') return this.#skip(d, IN_USE_AGAIN);
+        if (verdict.why === 'changed') return this.#skip(d, `changed since judged: latest now points at ${current?.digest}`);
+        gone();
+      } else {
         try {
+          // The digest the plan computed from the bytes it read and verified, never a header's.
           const outcome = await client.deleteManifest(id, d.digest);
           if (outcome === 'already-gone') gone();
           else {
@@ -175,11 +124,12 @@ export class Sweeper {
     const { contentsId: id, registry, secrets } = d.candidate;
     for (const [i, secret] of secrets.entries()) {
       const now = await this.#inUseNow(id);
-      if (now === 'stop') {
+      const verdict = mayDeleteNow({ stopped: now === 'stop', inUse: now === 'in-use' });
+      if (!verdict.go && verdict.why === 'stopped') {
         this.#tallies.secrets.kept += secrets.length - i;
         return;
       }
-      if (now === 'in-use') {
+      if (!verdict.go) {
         if (deletedByUs) {
           this.#ctx.logger.warn(
             { registry: this.#pool.reference(registry), contentsId: id },
@@ -193,71 +143,75 @@ export class Sweeper {
     }
   }
 
-  /**
-   * Whether `id` is in use by a set listed at most the re-check's max age ago; 'stop' when the
-   * run stopped (budget, lock) or the re-check failed (the stop says why).
-   */
+  /** Whether the current view names `id`; 'stop' when the run stopped or the view cannot be trusted (the stop says why). */
   async #inUseNow(id: string): Promise<'in-use' | 'free' | 'stop'> {
     if (this.#stopped()) return 'stop';
-    let inUse: InUseSet;
+    let view;
     try {
-      inUse = await this.#recheck.current();
+      view = await this.#inUse.current();
     } catch (err) {
-      if (this.#ctx.budget.aborted) this.stop ??= budgetStop(this.#ctx.budget);
-      this.stop ??= err instanceof RecheckError ? { outcome: err.outcome, cause: err.message } : { outcome: 'failed', cause: String(err) };
+      this.#stop ??= { outcome: 'failed', cause: messageOf(err) };
       return 'stop';
     }
-    // The budget or the lock may have gone while it listed.
+    // The budget or the lock may have gone meanwhile.
     if (this.#stopped()) return 'stop';
-    return inUse.has(id) ? 'in-use' : 'free';
+    return view.has(id) ? 'in-use' : 'free';
   }
 
-  /** Budget spent, lock lost, or another item's re-check failed: nothing more is changed. */
+  /** Budget spent, lock lost, a delete refused (401/403) or failing in a row, the view broken: nothing more is changed. */
   #stopped(): boolean {
-    if (!this.stop && this.#ctx.budget.aborted) this.stop = budgetStop(this.#ctx.budget);
-    return this.stop !== undefined;
+    if (!this.#stop && this.#ctx.budget.aborted) this.#stop = budgetStop(this.#ctx.budget);
+    this.#stop ??= this.#deleter.stop;
+    return this.#stop !== undefined;
   }
 
-  #artifactRecord(d: Deletion) {
-    return artifactAudit(this.#pool, d);
+  /** The lock is past its local deadline: stop before sending anything. */
+  #fenced(): boolean {
+    return this.#deleter.fenced() || this.#stopped();
   }
 
   async #deleteSecret(secret: SecretRef, id: string): Promise<void> {
     const { access, logger } = this.#ctx;
-    const { namespace, name, uid, resourceVersion } = secret;
-    const op: KubeOp = { verb: 'delete', resource: 'secrets', namespace, name };
-    const record = { kind: 'Secret', namespace, name, uid };
-    try {
-      await access.call(op, (o) => access.core.deleteNamespacedSecret({ name, namespace, body: { preconditions: { uid, resourceVersion } } }, o), { signal: this.#ctx.budget });
-      this.#tallies.secrets.deleted++;
-      audit(logger, { action: 'delete', ...record, reason: `OCI storage secret of deleted artifact ${id}` });
-    } catch (err) {
-      if (err instanceof RequestAbandoned) {
-        // Not sent: the budget fired while it waited for its turn.
+    const { object } = secret;
+    const record = { kind: 'Secret', namespace: object.namespace, name: object.name, uid: object.uid };
+    const result = await this.#deleter.delete({
+      resource: 'secrets',
+      noun: 'Secrets',
+      object,
+      send: (body, requestOptions) => access.core.deleteNamespacedSecret({ name: object.name, namespace: object.namespace, body }, requestOptions),
+    });
+    switch (result.outcome) {
+      case 'deleted':
+        this.#tallies.secrets.deleted++;
+        audit(logger, { action: 'delete', ...record, reason: `OCI storage secret of deleted artifact ${id}`, ...(result.confirmedBy ? { confirmedBy: result.confirmedBy } : {}) });
+        return;
+      case 'skipped':
+        this.#tallies.secrets.skipped++;
+        audit(logger, { action: 'skip', ...record, reason: result.reason });
+        return;
+      case 'not-sent':
         this.#tallies.secrets.kept++;
         this.#stopped();
         return;
-      }
-      if (isNotFound(err) || isConflict(err)) {
-        this.#tallies.secrets.skipped++;
-        audit(logger, { action: 'skip', ...record, reason: 'gone or changed since judged' });
+      case 'refused':
+        this.#tallies.secrets.errors++;
+        this.#stopped();
         return;
-      }
-      this.#tallies.secrets.errors++;
-      this.#error(messageOf(err));
+      case 'failed':
+        this.#tallies.secrets.errors++;
+        this.#error(result.message);
+        return;
     }
   }
 
   #registryFailure(d: Deletion, err: unknown): void {
     const { registry, contentsId } = d.candidate;
-    if (this.#pool.fail(registry, err)) {
-      this.#pool.keptForFailure(registry);
-      this.#tallies.artifacts.errors++;
-      this.#tallies.secrets.kept += d.candidate.secrets.length;
-      return;
-    }
     this.#tallies.artifacts.errors++;
     this.#tallies.secrets.kept += d.candidate.secrets.length;
+    if (this.#pool.fail(registry, err)) {
+      this.#pool.keptForFailure(registry);
+      return;
+    }
     const message = messageOf(err);
     this.#ctx.logger.warn({ registry: this.#pool.reference(registry), contentsId }, `cannot delete artifact ${contentsId}: ${message}; it and its secrets are kept`);
     this.#error(message);
@@ -275,16 +229,15 @@ export class Sweeper {
   }
 
   #skip(d: Deletion, reason: string): void {
-    const { logger } = this.#ctx;
     if (d.action === 'delete') {
       this.#tallies.artifacts.skipped++;
-      audit(logger, { action: 'skip', ...this.#artifactRecord(d), reason });
+      audit(this.#ctx.logger, { action: 'skip', ...artifactAudit(this.#pool, d), reason });
     }
     this.#skipSecrets(d.candidate.secrets, reason);
   }
 
   #skipSecrets(secrets: readonly SecretRef[], reason: string): void {
-    for (const s of secrets) {
+    for (const { object: s } of secrets) {
       this.#tallies.secrets.skipped++;
       audit(this.#ctx.logger, { action: 'skip', kind: 'Secret', namespace: s.namespace, name: s.name, uid: s.uid, reason });
     }

@@ -42,6 +42,8 @@ export interface TestApiServer {
   contract: { violations(): ContractViolation[]; take(): ContractViolation[] };
   /** Client connections accepted since the server started. */
   connections(): number;
+  /** Ends every open watch, as an API server restart would. */
+  closeWatches(): void;
   /** Stops the server; rejects with ContractViolationError when violations are left (unless contract: 'record'). */
   close(): Promise<void>;
 }
@@ -69,5 +71,6 @@ export async function startApiServer(opts: StartOptions = {}): Promise<TestApiSe
       if ((opts.contract ?? 'fail') === 'fail' && left.length > 0) throw new ContractViolationError(left);
     },
     connections: () => server.connectionCount,
+    closeWatches: () => server.closeWatches(),
   };
 }

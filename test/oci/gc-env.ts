@@ -11,6 +11,7 @@ import { clusterNamespace, deploymentId, OciSeeder, type SeededSecret } from '..
 import { pushFleetArtifact } from '../registry/push.ts';
 import { rawGet } from '../registry/raw-http.ts';
 import { startRegistry, type RegistryOptions, type TestRegistry } from '../registry/registry.ts';
+import { startRegistryProxy, type RegistryProxy } from '../registry/proxy.ts';
 
 export const MIN = 60_000;
 export const HOUR = 60 * MIN;
@@ -59,6 +60,8 @@ export interface GcEnv {
   kube: TestKube;
   seeder: OciSeeder;
   registry: TestRegistry;
+  /** With `proxy: true`: what the secrets' reference names instead of the registry. */
+  proxy: RegistryProxy | undefined;
   artifact(spec?: ArtifactSpec): Promise<Artifact>;
   /** `count` artifacts of one spec, pushed one after the other. */
   artifacts(count: number, spec?: ArtifactSpec): Promise<Artifact[]>;
@@ -79,6 +82,8 @@ export interface EnvOptions {
   crds?: boolean;
   /** Create the `ocistorage` connection secret; default true. */
   connectionSecret?: boolean;
+  /** The secrets reach the registry through a plain-http proxy (`env.proxy`) that tests can make hostile. */
+  proxy?: boolean;
 }
 
 let counter = 0;
@@ -93,7 +98,9 @@ export async function gcEnv(options: EnvOptions = {}): Promise<GcEnv> {
     for (const ns of [BUNDLE_NS, ...CLUSTER_NS]) await seeder.namespace(ns);
     const reg = await startRegistry(options.registry);
     registry = reg;
-    const conn = reg.connection(PREFIX);
+    const proxy = options.proxy ? await startRegistryProxy(() => reg.host) : undefined;
+    const direct = reg.connection(PREFIX);
+    const conn = proxy ? { ...direct, reference: `${proxy.host}/${PREFIX}`, host: proxy.host, basicHTTP: true } : direct;
     if (options.connectionSecret !== false) await seeder.connectionSecret(BUNDLE_NS, conn);
     let since = 0;
 
@@ -102,6 +109,7 @@ export async function gcEnv(options: EnvOptions = {}): Promise<GcEnv> {
       kube,
       seeder,
       registry: reg,
+      proxy,
       async artifact(spec = {}) {
         const use = spec.use ?? 'none';
         const n = ++counter;
@@ -136,6 +144,7 @@ export async function gcEnv(options: EnvOptions = {}): Promise<GcEnv> {
         since = (await reg.requests()).length;
       },
       async close() {
+        await proxy?.close();
         await reg.dispose();
         await server.close();
       },
@@ -161,19 +170,18 @@ export function credentialsIn(env: GcEnv): string[] {
 }
 
 /**
- * Runs `fn` when the phase starts its second look at what is in use (the re-check before the
- * first delete), at its list of `resource`: each look begins a fresh list (no continue token)
- * of Bundles, then of BundleDeployments.
+ * Runs `fn` (once) when the phase starts its watch of `resource`, right after the mark's lists:
+ * the watch starts at the lists' resourceVersion, so what `fn` changes reaches the sweep's view.
  */
-export function beforeRecheck(env: GcEnv, fn: () => void | Promise<void>, resource: 'bundles' | 'bundledeployments' = 'bundles'): { looks(): number } {
-  let looks = 0;
+export function whenWatchStarts(env: GcEnv, fn: () => void | Promise<void>, resource: 'bundles' | 'bundledeployments' = 'bundles'): { watches(): number } {
+  let watches = 0;
   env.server.faults.add({
-    verb: 'list', group: 'fleet.cattle.io', resource,
-    before: async (req) => {
-      if (!req.query.get('continue') && ++looks === 2) await fn();
+    verb: 'watch', group: 'fleet.cattle.io', resource,
+    before: async () => {
+      if (++watches === 1) await fn();
     },
   });
-  return { looks: () => looks };
+  return { watches: () => watches };
 }
 
 /** Nothing deleted: no Secret delete sent, no manifest DELETE accepted, every artifact resolves and keeps all its secrets. */

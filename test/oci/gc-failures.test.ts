@@ -3,7 +3,7 @@
 // goes wrong, nothing that might be in use is deleted, and secrets outlive their artifact.
 import { afterEach, expect, it } from 'vitest';
 import { describeWithTools } from '../registry/tools.ts';
-import { beforeRecheck, BUNDLE_NS, CLUSTER_NS, credentialsIn, expectNothingDeleted, gcEnv, type GcEnv } from './gc-env.ts';
+import { BUNDLE_NS, CLUSTER_NS, credentialsIn, expectNothingDeleted, gcEnv, whenWatchStarts, type GcEnv } from './gc-env.ts';
 
 let env: GcEnv | undefined;
 afterEach(async () => {
@@ -50,38 +50,53 @@ describeWithTools('OCI garbage collection when things go wrong', ['docker-regist
     expect(await env.secretsLeft(stale)).toHaveLength(stale.secrets.length);
   });
 
-  it('the re-check list fails: failed, and nothing deleted', async () => {
+  it.each([
+    ['refused (403)', { status: 403 }],
+    ['expired (410)', { status: 410, reason: 'Expired', message: 'too old resource version' }],
+  ] as const)('the watch of what is in use is %s: failed, and nothing deleted', async (_title, fault) => {
     env = await gcEnv();
     const stale = await env.artifact({ use: 'none' });
-    const e = env;
-    // From the re-check on, BundleDeployments (listed after Bundles) are forbidden.
-    const recheck = beforeRecheck(e, () => {
-      e.server.faults.add({ verb: 'list', group: 'fleet.cattle.io', resource: 'bundledeployments', status: 403 });
-    });
+    env.server.faults.add({ verb: 'watch', group: 'fleet.cattle.io', resource: 'bundledeployments', ...fault });
 
     const result = await env.run({ allowMassDelete: true });
 
-    expect(recheck.looks()).toBe(2);
     expect(result.outcome).toBe('failed');
-    expect(result.cause).toMatch(/re-check of what is in use failed, nothing more deleted/);
+    expect(result.cause).toMatch(/^watch bundledeployments\.fleet\.cattle\.io in all namespaces: 4\d\d .*nothing more deleted$/);
     expect(await env.status(stale)).toBe(200);
     expect(await env.secretsLeft(stale)).toHaveLength(stale.secrets.length);
     expect(env.server.requests.count({ verb: 'delete' })).toBe(0);
   });
 
-  it.each(['bundles', 'bundledeployments'] as const)('lock lost during the re-check (%s list): no manifest and no secret deleted, partial with that cause', async (resource) => {
+  it('the watch is closed by the server early, in the middle of the sweep: failed, nothing more deleted', async () => {
+    env = await gcEnv();
+    await env.artifacts(2, { use: 'bundle' });
+    const stale = await env.artifacts(3, { use: 'none' });
+    const e = env;
+    // After the first secret delete, the server drops every watch (as an API server restart would).
+    e.server.faults.add({ verb: 'delete', resource: 'secrets', times: 1, before: () => e.server.closeWatches() });
+
+    const result = await e.run({ registryConcurrency: 1, allowMassDelete: true });
+
+    expect(result.outcome).toBe('failed');
+    expect(result.cause).toMatch(/^watch (bundles|bundledeployments)\.fleet\.cattle\.io in all namespaces: closed by the server; the view of what is in use is not current, nothing more deleted$/);
+    const statuses = await Promise.all(stale.map((a) => e.status(a)));
+    expect([...statuses].sort()).toEqual([200, 200, 404]);
+    expect(e.server.requests.count({ verb: 'delete', resource: 'secrets' })).toBe(1);
+  });
+
+  it.each(['bundles', 'bundledeployments'] as const)('lock lost as the watch of %s starts: no manifest and no secret deleted, partial with that cause', async (resource) => {
     env = await gcEnv();
     await env.artifact({ use: 'bundle' });
     await env.artifact({ use: 'bundle' });
     const stale = await env.artifact({ use: 'none' });
     const orphan = await env.artifact({ use: 'none', secrets: false });
     const budget = new AbortController();
-    const recheck = beforeRecheck(env, () => budget.abort(new Error('lock lost: lease fleet-cleanup is held by another run')), resource);
+    const watch = whenWatchStarts(env, () => budget.abort(new Error('lock lost: lease fleet-cleanup is held by another run')), resource);
     await env.mark();
 
     const result = await env.run({}, { budget: budget.signal });
 
-    expect(recheck.looks()).toBe(2);
+    expect(watch.watches()).toBe(1);
     expect(result.outcome).toBe('partial');
     expect(result.cause).toMatch(/^lock lost: lease fleet-cleanup is held by another run/);
     await expectNothingDeleted(env, stale, orphan);

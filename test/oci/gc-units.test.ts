@@ -1,64 +1,18 @@
-// The pure parts of the OCI phase: the re-check's sharing and refreshing of the in-use set,
-// deployment ids, the brake's arithmetic at its edges, what counts as a Fleet artifact and how
-// its age is read, and the "any OCI storage secret?" probe over odd list pages.
+// The pure parts of the OCI phase: deployment ids, the brake's arithmetic at its edges, what
+// counts as a Fleet artifact and how its age is read, and the "any OCI storage secret?" probe
+// over odd list pages.
 import type { V1Secret } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { KubeAccess } from '../../src/kube/access.ts';
 import type { ListPage } from '../../src/kube/pager.ts';
 import { anyStorageSecret, type Candidate } from '../../src/oci/candidates.ts';
-import { contentsIdOfDeployment, InUseSet, type MarkResult } from '../../src/oci/mark.ts';
-import { artifactAge, brakeCause, isFleetArtifact } from '../../src/oci/plan.ts';
+import { InUseSet } from '../../src/oci/mark.ts';
+import { artifactAge } from '../../src/oci/plan.ts';
 import { CREATED_ANNOTATION } from '../../src/oci/registry/index.ts';
-import { Recheck, RecheckError } from '../../src/oci/sweep.ts';
+import { brakeCause, contentsIdOfDeployment, isFleetArtifact } from '../../src/oci/rules.ts';
 import { captureLogs } from '../fixtures/kube.ts';
 
 const ID = `s-${'a'.repeat(61)}`;
-
-describe('Recheck', () => {
-  const world = () => {
-    let clock = 1_000_000;
-    let listings = 0;
-    let answer: () => MarkResult = () => {
-      const inUse = new InUseSet();
-      if (listings > 1) inUse.add(ID, true);
-      return { ok: true, inUse };
-    };
-    const take = async (): Promise<MarkResult> => {
-      listings++;
-      await new Promise((r) => setTimeout(r, 5));
-      return answer();
-    };
-    return {
-      recheck: new Recheck(take, 30_000, () => new Date(clock)),
-      advance: (ms: number) => (clock += ms),
-      listings: () => listings,
-      fail: () => (answer = () => ({ ok: false, outcome: 'failed', cause: 'list bundles.fleet.cattle.io in all namespaces: 403 Forbidden' })),
-    };
-  };
-
-  it('concurrent deletes share one listing; it is listed again only once older than the limit', async () => {
-    const w = world();
-    const sets = await Promise.all(Array.from({ length: 5 }, () => w.recheck.current()));
-    expect(w.listings()).toBe(1);
-    expect(new Set(sets).size).toBe(1);
-    w.advance(30_000);
-    await w.recheck.current();
-    expect(w.listings()).toBe(1);
-    w.advance(1);
-    const fresh = await Promise.all(Array.from({ length: 3 }, () => w.recheck.current()));
-    expect(w.listings()).toBe(2);
-    expect(fresh.every((s) => s.has(ID))).toBe(true);
-  });
-
-  it('a failed listing throws, saying that nothing more is deleted', async () => {
-    const w = world();
-    w.fail();
-    const err = await w.recheck.current().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RecheckError);
-    expect((err as RecheckError).outcome).toBe('failed');
-    expect((err as Error).message).toMatch(/nothing more deleted: list bundles.*403 Forbidden/);
-  });
-});
 
 describe('in-use ids', () => {
   it('takes a deployment id up to the colon', () => {

@@ -4,7 +4,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { secretKeys, type SeededSecret } from '../fixtures/oci-objects.ts';
 import { describeWithTools } from '../registry/tools.ts';
-import { ago, beforeRecheck, BUNDLE_NS, CLUSTER_NS, credentialsIn, gcEnv, MIN, PREFIX, type GcEnv } from './gc-env.ts';
+import { ago, BUNDLE_NS, CLUSTER_NS, credentialsIn, gcEnv, MIN, PREFIX, whenWatchStarts, type GcEnv } from './gc-env.ts';
 
 let env: GcEnv | undefined;
 afterEach(async () => {
@@ -102,13 +102,14 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     const reused = await env.artifact({ use: 'none' });
     const stale = await env.artifact({ use: 'none' });
     const e = env;
-    const recheck = beforeRecheck(e, async () => {
+    // Right after the mark's lists: the plan still judges it stale, the watch brings the Bundle in.
+    const watch = whenWatchStarts(e, async () => {
       await e.seeder.bundle(BUNDLE_NS, 'came-back', reused.contentsId);
     });
 
     const result = await e.run();
 
-    expect(recheck.looks()).toBe(2);
+    expect(watch.watches()).toBe(1);
     expect(result.outcome).toBe('completed');
     expect(await e.status(reused)).toBe(200);
     expect(await e.secretsLeft(reused)).toHaveLength(reused.secrets.length);
@@ -120,19 +121,25 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     expect(skipped).toEqual([expect.objectContaining({ name: reused.repository, reason: 'in use again at re-check' })]);
   });
 
-  it('looks again right before the manifest DELETE: a Bundle that starts using the candidate after the first re-check keeps it', async () => {
-    env = await gcEnv();
+  it('looks again right before the manifest DELETE: a Bundle that starts using the candidate while its latest is resolved keeps it', async () => {
+    env = await gcEnv({ proxy: true });
     await env.artifacts(2, { use: 'bundle' });
     const reused = await env.artifact({ use: 'none' });
     const e = env;
-    // Created while the first re-check lists BundleDeployments: its Bundle list is done, so that
-    // look does not see it. With recheckMaxAgeMs 0 the look before the DELETE lists again.
-    const recheck = beforeRecheck(e, () => e.seeder.bundle(BUNDLE_NS, 'came-back', reused.contentsId).then(() => {}), 'bundledeployments');
+    // The sweep's first look passed; while it resolves `latest` (HEAD), a Bundle names the id.
+    let created = false;
+    e.proxy!.hooks = {
+      beforeForward: async (req) => {
+        if (created || req.method !== 'HEAD' || !req.url?.includes(reused.contentsId)) return;
+        created = true;
+        await e.seeder.bundle(BUNDLE_NS, 'came-back', reused.contentsId);
+      },
+    };
     await e.mark();
 
-    const result = await e.run({ recheckMaxAgeMs: 0 });
+    const result = await e.run();
 
-    expect(recheck.looks()).toBeGreaterThan(2);
+    expect(created).toBe(true);
     expect(result.outcome).toBe('completed');
     expect(await e.status(reused)).toBe(200);
     expect(await e.secretsLeft(reused)).toHaveLength(reused.secrets.length);
@@ -144,23 +151,22 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
   });
 
   it('looks again right before the secret deletes: in use again after its manifest went, the secrets stay and a warning says so', async () => {
-    env = await gcEnv();
+    env = await gcEnv({ proxy: true });
     await env.artifacts(2, { use: 'bundle' });
     const reused = await env.artifact({ use: 'none' });
     const e = env;
-    // As soon as the manifest is gone, and before the next look at what is in use, a Bundle
-    // names the id again (Fleet rewrites an identical Secret: its resourceVersion is unchanged).
+    // While the manifest DELETE is on its way, a Bundle names the id again (Fleet rewrites an
+    // identical Secret: its resourceVersion is unchanged).
     let created = false;
-    e.server.faults.add({
-      verb: 'list', group: 'fleet.cattle.io', resource: 'bundles',
-      before: async (req) => {
-        if (created || req.query.get('continue') || (await e.status(reused)) !== 404) return;
+    e.proxy!.hooks = {
+      beforeForward: async (req) => {
+        if (created || req.method !== 'DELETE') return;
         created = true;
         await e.seeder.bundle(BUNDLE_NS, 'came-back', reused.contentsId);
       },
-    });
+    };
 
-    const result = await e.run({ recheckMaxAgeMs: 0 });
+    const result = await e.run();
 
     expect(created).toBe(true);
     expect(result.outcome).toBe('completed');
@@ -275,7 +281,7 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     const stale = await env.artifacts(3, { use: 'none' });
     const e = env;
     // Right after the first artifact is deleted (its first secret delete), Bundles start using
-    // all three again. With a snapshot older than recheckMaxAgeMs (0 here) the sweep must see it.
+    // all three again. The watch brings them into the view before the next look.
     e.server.faults.add({
       verb: 'delete', resource: 'secrets', times: 1,
       before: async () => {
@@ -283,7 +289,7 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
       },
     });
 
-    const result = await e.run({ registryConcurrency: 1, recheckMaxAgeMs: 0 });
+    const result = await e.run({ registryConcurrency: 1 });
 
     expect(result.outcome).toBe('completed');
     const statuses = await Promise.all(stale.map((a) => e.status(a)));

@@ -42,6 +42,9 @@ function untouchedWithout(verb: string, label: string): Untouched {
     'delete jobs.batch': 'jobs',
     'list bundles.fleet.cattle.io': 'oci',
     'list bundledeployments.fleet.cattle.io': 'oci',
+    // The sweep judges every delete by the watched view: without a watch, nothing is swept.
+    'watch bundles.fleet.cattle.io': 'oci',
+    'watch bundledeployments.fleet.cattle.io': 'oci',
     'list secrets': 'oci',
     'delete secrets': 'ociSecrets',
   };

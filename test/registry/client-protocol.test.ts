@@ -6,6 +6,7 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from '
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseChallenges, RegistryClient, RegistryError } from '../../src/oci/registry/index.ts';
+import { registryFailure as failure } from './failure.ts';
 import type { RegistryConnection } from '../../src/oci/storage-secret.ts';
 
 type Answer = { status: number; headers?: Record<string, string>; body?: string } | 'reset';
@@ -36,16 +37,6 @@ function client(c: RegistryConnection = conn(), retries = 2): RegistryClient {
   clients.push(cl);
   return cl;
 }
-async function failure(p: Promise<unknown>): Promise<RegistryError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RegistryError) return e;
-    throw e;
-  }
-  throw new Error('expected a RegistryError');
-}
-
 const ID = `s-${'a'.repeat(61)}`;
 const MANIFEST = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] });
 const DIGEST = `sha256:${createHash('sha256').update(MANIFEST).digest('hex')}`;

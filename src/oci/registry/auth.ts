@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from '../../log.ts';
 import type { RegistryConnection } from '../storage-secret.ts';
-import { RegistryError } from './errors.ts';
+import { RegistryError, rememberCredential } from './errors.ts';
 import type { Transport } from './transport.ts';
 
 export interface Challenge {
@@ -87,6 +87,10 @@ export class Authenticator {
     this.conn = conn;
     this.transport = transport;
     this.opts = opts;
+    if (conn.username) {
+      const pair = `${conn.username}:${conn.password ?? ''}`;
+      for (const c of [conn.password, pair, Buffer.from(pair, 'utf8').toString('base64')]) rememberCredential(c);
+    }
   }
 
   get hasCredentials(): boolean {
@@ -160,9 +164,11 @@ export class Authenticator {
     } catch {
       throw new RegistryError('protocol', `registry ${this.conn.reference} sent a Bearer challenge without a valid realm URL`, { status: 401, registry: this.conn.reference });
     }
-    // Credentials go to the realm: never over plain http unless the Secret chose plain http.
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.conn.basicHTTP)) {
-      throw new RegistryError('protocol', `registry ${this.conn.reference} names a token realm on ${url.protocol}//${url.host}, refused: only https (or http with basicHTTP) is used`, {
+    // Credentials go to the realm: over https, or over plain http only when the Secret chose
+    // plain http and the realm is the registry's own host (never to another host in the clear).
+    const sameHost = url.hostname.toLowerCase() === registryHostname(this.conn.host);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.conn.basicHTTP && sameHost)) {
+      throw new RegistryError('protocol', `registry ${this.conn.reference} names a token realm on ${url.protocol}//${url.host}, refused: credentials go only over https, or plain http (basicHTTP) to the registry's own host`, {
         status: 401,
         registry: this.conn.reference,
       });
@@ -209,6 +215,7 @@ export class Authenticator {
     }
     const token = typeof body.token === 'string' && body.token ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
     if (!token) throw new RegistryError('protocol', `registry ${this.conn.reference}: the token server ${where} answered without a token`, { registry: this.conn.reference });
+    rememberCredential(token);
     // The spec's default lifetime is 60 s; stop using a token a little before it runs out.
     const lifetime = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
     const margin = Math.min(10, lifetime * 0.1);
@@ -222,6 +229,11 @@ export class Authenticator {
     const now = this.opts.now();
     for (const [k, t] of this.tokens) if (t.usableUntil <= now) this.tokens.delete(k);
   }
+}
+
+/** The host name of `host[:port]` (IPv6 in brackets, as URL.hostname gives it), lower case. */
+function registryHostname(host: string): string {
+  return new URL(`http://${host}`).hostname.toLowerCase();
 }
 
 const cacheKey = (s: Scope): string => `${s.type}:${s.name}`;

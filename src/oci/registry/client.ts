@@ -234,8 +234,9 @@ export class RegistryClient {
     } catch {
       throw this.protocol(`manifest ${full}:${ref} is not JSON`, full);
     }
-    const headerDigest = header(res, 'docker-content-digest');
-    const digest = DIGEST_RE.test(ref) ? ref : headerDigest && DIGEST_RE.test(headerDigest) ? headerDigest : computed;
+    // The digest of the bytes read and checked, never the registry's word for it: a
+    // Docker-Content-Digest naming another manifest must not steer a later delete.
+    const digest = computed;
     const mediaType = header(res, 'content-type') ?? (typeof manifest?.mediaType === 'string' ? manifest.mediaType : '');
     return { digest, mediaType, manifest };
   }

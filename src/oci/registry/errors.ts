@@ -1,7 +1,32 @@
 import { messageOf, oneLine } from '../../error-text.ts';
 // One error type for everything the registry client can run into, each with a single line a
 // person can act on. Messages name the registry (reference) and repository, never a credential
-// or a token: those are never passed to this module.
+// or a token: a registry's own words (error bodies) may echo them, so every message is scrubbed
+// of the credentials this process holds and of anything shaped like an Authorization value.
+
+/** Passwords, `user:password` (plain and base64) and tokens in use: never in an error's words. */
+const knownCredentials = new Set<string>();
+const MAX_KNOWN = 10_000;
+
+/** Remembers a credential so that no RegistryError message carries it. */
+export function rememberCredential(value: string | undefined): void {
+  if (!value) return;
+  if (knownCredentials.size >= MAX_KNOWN) knownCredentials.delete(knownCredentials.values().next().value!);
+  knownCredentials.add(value);
+}
+
+const REDACTED = '[redacted]';
+
+/** `text` without any known credential, Authorization value (Basic/Bearer), token field or JWT. */
+export function scrubCredentials(text: string): string {
+  let out = text
+    .replace(/\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`)
+    .replace(/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, REDACTED)
+    .replace(/\b((?:access_|refresh_)?token"?\s*[:=]\s*"?)[^"\s,;&]+/gi, `$1${REDACTED}`);
+  // Longest first: `user:password` goes whole before `password` alone.
+  for (const secret of [...knownCredentials].sort((a, b) => b.length - a.length)) out = out.split(secret).join(REDACTED);
+  return out;
+}
 
 export type RegistryErrorKind =
   | 'unauthorized'
@@ -36,7 +61,7 @@ export class RegistryError extends Error {
   readonly retryAfterMs: number | undefined;
 
   constructor(kind: RegistryErrorKind, message: string, init: RegistryErrorInit) {
-    super(oneLine(message, 400));
+    super(oneLine(scrubCredentials(message), 400));
     this.kind = kind;
     this.status = init.status;
     this.registry = init.registry;
