@@ -235,6 +235,8 @@ export class ApiServer {
     } catch (e) {
       const err = e instanceof ApiError ? e : new ApiError(500, 'InternalError', `Internal error occurred: ${(e as Error).message}`);
       if (!(e instanceof ApiError)) console.error('test apiserver: internal error', e);
+      // a shape refusal the preflight could not see (e.g. a malformed patch body)
+      if (err.contract && err !== refusal) this.contract.add(record, err);
       send(err.code, err.toStatus(), err.headers);
     }
   }
