@@ -35,8 +35,12 @@ interface Waiter {
 
 /** Multiplicative decrease on congestion (TCP's 0.5 is harsh for a server that queues fairly). */
 const DECREASE = 0.7;
-/** The limit grows only while recent latency stays within this factor of the baseline (plus slack) ... */
+/**
+ * The limit grows only while recent latency stays within this factor of the baseline, or of
+ * the longer-term average on a busy machine where the baseline is out of reach (plus slack) ...
+ */
 const GROW_WITHIN = 2;
+const GROW_WITHIN_NORM = 1.25;
 /** ... and shrinks when recent latency jumps to this factor of the longer-term average. */
 const SHRINK_AT = 2;
 /** Slack for a fast local server, where a millisecond of jitter is already 100%. */
@@ -162,7 +166,7 @@ export class AdaptiveLimiter {
     // (a busy machine) only stops the growth, so a noisy but steady server is not starved.
     if (recent > this.#longerMs! * SHRINK_AT + SLACK_MS) {
       this.#decrease(epoch);
-    } else if (recent <= baseline * GROW_WITHIN + SLACK_MS && saturated && this.#limit < this.#max) {
+    } else if (recent <= Math.max(baseline * GROW_WITHIN, this.#longerMs! * GROW_WITHIN_NORM) + SLACK_MS && saturated && this.#limit < this.#max) {
       this.#limit = Math.min(this.#max, this.#limit + (this.#slowStart ? 1 : 1 / this.#limit));
       this.peakLimit = Math.max(this.peakLimit, this.limit);
     }
