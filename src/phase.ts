@@ -1,3 +1,5 @@
+import { audit, type AuditRecord } from './audit.ts';
+import type { Options } from './cli/options.ts';
 import type { KubeAccess } from './kube/access.ts';
 import type { Logger } from './log.ts';
 
@@ -14,6 +16,47 @@ export interface Tally {
 export const emptyTally = (): Tally => ({ deleted: 0, kept: 0, skipped: 0, errors: 0 });
 
 export type TallyKind = 'jobs' | 'ociArtifacts' | 'ociSecrets';
+
+/**
+ * Where a phase records what became of each object it judged: the tally of its kind and, for a
+ * deletion (done, planned or skipped), the audit line. The one place where Events and metrics
+ * plug in for every phase.
+ */
+export class Recorder {
+  readonly #logger: Logger;
+  readonly #tallies: Partial<Record<TallyKind, Tally>> = {};
+
+  constructor(logger: Logger, kinds: readonly TallyKind[]) {
+    this.#logger = logger;
+    for (const kind of kinds) this.#tallies[kind] = emptyTally();
+  }
+
+  /** `count` objects of `kind` went `what`; with the audit line of the one it names. */
+  record(kind: TallyKind, what: keyof Tally, line?: AuditRecord, count = 1): void {
+    const tally = (this.#tallies[kind] ??= emptyTally());
+    tally[what] += count;
+    if (line) audit(this.#logger, line);
+  }
+
+  tally(kind: TallyKind): Tally {
+    return (this.#tallies[kind] ??= emptyTally());
+  }
+
+  get tallies(): Partial<Record<TallyKind, Tally>> {
+    return this.#tallies;
+  }
+}
+
+/**
+ * A deletion target: one folder (src/gitjobs, src/oci) and one registration in src/phases.ts.
+ * It reads its own flags; `run` reports its own failures as its outcome.
+ */
+export interface Phase {
+  name: string;
+  /** Turned off by its --skip-<name> flag. */
+  skipped(options: Options): boolean;
+  run(ctx: RunContext, options: Options): Promise<PhaseResult>;
+}
 
 /**
  * How a phase ended. `partial`: it stopped short for a reason outside the cluster's state

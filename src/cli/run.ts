@@ -5,8 +5,7 @@ import { ConnectionPool } from '../kube/connections.ts';
 import { loadKubeConfig, KubeConfigError, podNamespace } from '../kube/config.ts';
 import { KubeApiError } from '../kube/errors.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { cleanupGitJobs } from '../gitjobs/cleanup.ts';
-import { collectOciGarbage } from '../oci/gc.ts';
+import { PHASES } from '../phases.ts';
 import type { PhaseResult, RunContext } from '../phase.ts';
 import { acquireMarker, defaultHolder, MarkerError, type Acquired, type MarkerLock } from '../marker/lock.ts';
 import { buildSummary, overallCause, overallStatus } from '../marker/summary.ts';
@@ -111,31 +110,16 @@ export async function runCleanup(options: Options, io: CliIo): Promise<number> {
   return EXIT_FAILED;
 }
 
-/** gitjobs, then oci; a phase that throws is recorded as failed, and the next still runs. */
+/** The registered phases in order (src/phases.ts); a phase that throws is recorded as failed, and the next still runs. */
 async function runPhases(ctx: RunContext, options: Options): Promise<PhaseResult[]> {
-  const phases: Array<{ name: string; skip: boolean; run: () => Promise<PhaseResult> }> = [
-    {
-      name: 'gitjobs',
-      skip: options.skipGitjobs,
-      run: () => cleanupGitJobs(ctx, { namespaces: options.jobNamespaces, minAgeMs: options.minAgeMs, keepLast: options.keepLast, deleteFailed: options.deleteFailed, pageSize: options.pageSize }),
-    },
-    {
-      name: 'oci',
-      skip: options.skipOci,
-      run: () => collectOciGarbage(ctx, {
-        minAgeMs: options.ociMinAgeMs, allowMassDelete: options.allowMassDelete, massDeleteRatio: options.massDeleteRatio,
-        massDeleteMin: options.massDeleteMin, registryTimeoutMs: options.registryTimeoutMs, pageSize: options.pageSize,
-      }),
-    },
-  ];
   const results: PhaseResult[] = [];
-  for (const phase of phases) {
-    if (phase.skip) {
+  for (const phase of PHASES) {
+    if (phase.skipped(options)) {
       results.push({ phase: phase.name, outcome: 'skipped', cause: `--skip-${phase.name}`, tallies: {} });
     } else if (ctx.budget.aborted) {
       results.push({ phase: phase.name, outcome: 'partial', cause: `not started: ${reasonText(ctx.budget.reason)}`, tallies: {} });
     } else {
-      results.push(await runPhase(ctx.logger, phase.name, phase.run));
+      results.push(await runPhase(ctx.logger, phase.name, () => phase.run(ctx, options)));
     }
   }
   return results;

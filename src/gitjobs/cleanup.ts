@@ -1,10 +1,9 @@
 // Phase 1 of the job: delete the finished Jobs that Fleet's gitops controller leaves behind.
 import type { V1Job } from '@kubernetes/client-node';
-import { audit } from '../audit.ts';
 import { ConditionalDeleter, judged } from '../kube/conditional-delete.ts';
 import { isRetryable, KubeApiError, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { listInPages } from '../kube/pager.ts';
-import { budgetStop, emptyTally, type PhaseResult, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
+import { budgetStop, Recorder, type Phase, type PhaseResult, type PhaseStop, type RunContext } from '../phase.ts';
 import { describeGitRepo, judgeJob, Retention, type JobPolicy, type Verdict } from './select.ts';
 import { messageOf } from '../error-text.ts';
 
@@ -32,12 +31,12 @@ const PHASE = 'gitjobs';
  * there is a single pass. Never O(Jobs).
  */
 export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): Promise<PhaseResult> {
-  const tally = emptyTally();
+  const rec = new Recorder(ctx.logger, ['jobs']);
   const result = (stop?: PhaseStop): PhaseResult => ({
     phase: PHASE,
     outcome: stop?.outcome ?? 'completed',
     ...(stop ? { cause: stop.cause } : {}),
-    tallies: { jobs: tally },
+    tallies: rec.tallies,
   });
   const policy: JobPolicy = { minAgeMs: options.minAgeMs, deleteFailed: options.deleteFailed };
   const retention = new Retention(options.keepLast, options.deleteFailed);
@@ -59,7 +58,7 @@ export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): P
 
   // Pipelined: the next page is fetched while this page's deletes run, and a page's deletes
   // start while the previous page's last ones finish; never more than two pages are held.
-  const deleter = new PageDeleter(ctx, tally);
+  const deleter = new PageDeleter(ctx, rec);
   const halted = () => deleter.stop !== undefined || ctx.budget.aborted;
   let draining: Promise<void> = Promise.resolve();
   let listedAll = true;
@@ -92,9 +91,16 @@ export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): P
     await draining;
     return result(deleter.stop ?? listStop(err, ctx.budget));
   }
-  ctx.logger.debug({ phase: PHASE, tally }, 'gitjobs phase done');
+  ctx.logger.debug({ phase: PHASE, tally: rec.tally('jobs') }, 'gitjobs phase done');
   return result(deleter.stop ?? (listedAll ? undefined : budgetStop(ctx.budget)) ?? deleter.errorStop());
 }
+
+export const gitJobsPhase: Phase = {
+  name: PHASE,
+  skipped: (options) => options.skipGitjobs,
+  run: (ctx, options) =>
+    cleanupGitJobs(ctx, { namespaces: options.jobNamespaces, minAgeMs: options.minAgeMs, keepLast: options.keepLast, deleteFailed: options.deleteFailed, pageSize: options.pageSize }),
+};
 
 type JobSource = () => AsyncGenerator<V1Job[]>;
 
@@ -128,16 +134,16 @@ function listStop(err: unknown, budget: AbortSignal): PhaseStop {
 
 type JudgedJob = { job: V1Job; verdict: Verdict };
 
-/** Runs the deletes of one page concurrently and keeps the tally, the audit lines and the stop. */
+/** Runs the deletes of one page concurrently; records each outcome and keeps the stop. */
 class PageDeleter {
   readonly #ctx: RunContext;
-  readonly #tally: Tally;
+  readonly #rec: Recorder;
   readonly #deleter: ConditionalDeleter;
   #firstError: string | undefined;
 
-  constructor(ctx: RunContext, tally: Tally) {
+  constructor(ctx: RunContext, rec: Recorder) {
     this.#ctx = ctx;
-    this.#tally = tally;
+    this.#rec = rec;
     this.#deleter = new ConditionalDeleter({ access: ctx.access, logger: ctx.logger, budget: ctx.budget, ...(ctx.fence ? { fence: ctx.fence } : {}) });
   }
 
@@ -151,7 +157,7 @@ class PageDeleter {
       if (verdict.action === 'ignore') continue;
       const meta = job.metadata ?? {};
       if (verdict.action === 'keep') {
-        this.#tally.kept++;
+        this.#rec.record('jobs', 'kept');
         this.#ctx.logger.debug({ namespace: meta.namespace, name: meta.name, gitrepo: describeGitRepo(verdict.gitRepo), reason: verdict.reason }, 'kept Job');
         continue;
       }
@@ -163,7 +169,8 @@ class PageDeleter {
   /** The first delete error as the cause of a `partial` outcome, when some deletes failed. */
   errorStop(): PhaseStop | undefined {
     if (!this.#firstError) return undefined;
-    const more = this.#tally.errors > 1 ? ` (and ${this.#tally.errors - 1} more failed deletes)` : '';
+    const { errors } = this.#rec.tally('jobs');
+    const more = errors > 1 ? ` (and ${errors - 1} more failed deletes)` : '';
     return { outcome: 'partial', cause: `${this.#firstError}${more}` };
   }
 
@@ -175,12 +182,11 @@ class PageDeleter {
     const object = judged(meta);
     if (!object) {
       logger.warn({ namespace: record.namespace, name: record.name }, `Job ${record.namespace}/${record.name} has no uid or resourceVersion: a delete could not be conditional, kept`);
-      this.#tally.kept++;
+      this.#rec.record('jobs', 'kept');
       return;
     }
     if (dryRun) {
-      this.#tally.deleted++;
-      audit(logger, { action: 'would-delete', ...record });
+      this.#rec.record('jobs', 'deleted', { action: 'would-delete', ...record });
       return;
     }
     const result = await this.#deleter.delete({
@@ -192,15 +198,13 @@ class PageDeleter {
     });
     switch (result.outcome) {
       case 'deleted':
-        this.#tally.deleted++;
-        audit(logger, { action: 'delete', ...record, ...(result.confirmedBy ? { confirmedBy: result.confirmedBy } : {}) });
+        this.#rec.record('jobs', 'deleted', { action: 'delete', ...record, ...(result.confirmedBy ? { confirmedBy: result.confirmedBy } : {}) });
         return;
       case 'skipped':
-        this.#tally.skipped++;
-        audit(logger, { ...record, action: 'skip', reason: result.reason, judged: record.reason });
+        this.#rec.record('jobs', 'skipped', { ...record, action: 'skip', reason: result.reason, judged: record.reason });
         return;
       case 'failed':
-        this.#tally.errors++;
+        this.#rec.record('jobs', 'errors');
         this.#firstError ??= result.message;
         return;
       case 'refused':

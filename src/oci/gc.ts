@@ -1,15 +1,14 @@
 // Phase 2 of the job: garbage-collect Fleet's OCI bundle storage. Mark what is in use, find
 // candidates (stale per-bundle secrets, orphans in the registries' catalogs), plan with a grace
 // period and a mass-delete brake, then sweep after a fresh re-check. Any doubt keeps the artifact.
-import { audit } from '../audit.ts';
-import { budgetStop, emptyTally, type PhaseOutcome, type PhaseResult, type PhaseStop, type RunContext } from '../phase.ts';
+import { budgetStop, Recorder, type Phase, type PhaseOutcome, type PhaseResult, type PhaseStop, type RunContext } from '../phase.ts';
 import { addCatalogOrphans, anyStorageSecret, collectSecretCandidates, type CandidateSet } from './candidates.ts';
 import { markInUse } from './mark.ts';
 import { judgeCandidates, type Judgement, type KeepReason } from './plan.ts';
 import { brakeCause } from './rules.ts';
 import { RegistryPool } from './registries.ts';
 import { InUseWatch } from './in-use.ts';
-import { artifactAudit, Sweeper, type Deletion, type OciTallies } from './sweep.ts';
+import { artifactAudit, Sweeper, type Deletion } from './sweep.ts';
 import { messageOf } from '../error-text.ts';
 
 export interface OciOptions {
@@ -36,12 +35,12 @@ const PHASE = 'oci';
 
 export async function collectOciGarbage(ctx: RunContext, options: OciOptions): Promise<PhaseResult> {
   const { access, logger } = ctx;
-  const tallies: OciTallies = { artifacts: emptyTally(), secrets: emptyTally() };
+  const rec = new Recorder(logger, ['ociArtifacts', 'ociSecrets']);
   const result = (outcome: PhaseOutcome, cause?: string): PhaseResult => ({
     phase: PHASE,
     outcome,
     ...(cause ? { cause } : {}),
-    tallies: outcome === 'skipped' ? {} : { ociArtifacts: tallies.artifacts, ociSecrets: tallies.secrets },
+    tallies: outcome === 'skipped' ? {} : rec.tallies,
   });
   const mark = () => markInUse(access, { pageSize: options.pageSize, logger, budget: ctx.budget });
 
@@ -53,7 +52,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
   const marked = await mark();
   if (!marked.ok) return result(marked.outcome, marked.cause);
   const inUse = marked.inUse;
-  tallies.artifacts.kept += inUse.ociCount;
+  rec.record('ociArtifacts', 'kept', undefined, inUse.ociCount);
   // From the lists' versions on, every change to a Bundle or BundleDeployment reaches the view
   // the sweep judges each delete by (a dry run deletes nothing and needs none).
   const watch = ctx.dryRun ? undefined : new InUseWatch(access, marked.view, { logger, ...(options.watchTimeoutSeconds !== undefined ? { timeoutSeconds: options.watchTimeoutSeconds } : {}) });
@@ -75,8 +74,8 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     } catch (err) {
       return result('failed', `cannot list OCI storage secrets: ${messageOf(err)}`);
     }
-    tallies.secrets.kept += set.secretsKept;
-    tallies.artifacts.kept += set.held.size;
+    rec.record('ociSecrets', 'kept', undefined, set.secretsKept);
+    rec.record('ociArtifacts', 'kept', undefined, set.held.size);
     const searched = await addCatalogOrphans(pool, set, inUse, { pageSize: options.pageSize, logger, budget: ctx.budget });
 
     const concurrency = options.registryConcurrency ?? 4;
@@ -86,7 +85,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     for (const j of judgements) {
       if (j.action !== 'ignore') existing++;
       if (j.action === 'delete' || j.action === 'secrets-only') deletions.push(j);
-      else if (j.action === 'keep') keep(j, tallies, keptFor, pool);
+      else if (j.action === 'keep') keep(j, rec, keptFor, pool);
     }
     // Secrets-only deletions count as artifacts: a registry answering 404 for everything must not strip every secret.
     const planned = deletions.length;
@@ -98,16 +97,16 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
 
     let stop: PhaseStop | undefined;
     if (ctx.dryRun) {
-      reportPlan(ctx, pool, deletions, tallies);
+      reportPlan(pool, deletions, rec);
       if (brake) logger.warn({ phase: PHASE }, `${brake} (dry run: a real run would stop here)`);
     } else if (brake) {
       logger.warn({ phase: PHASE, planned, missing, known, inUse: inUse.ociCount }, brake);
       for (const d of deletions) {
-        if (d.action === 'delete') tallies.artifacts.kept++;
-        tallies.secrets.kept += d.candidate.secrets.length;
+        if (d.action === 'delete') rec.record('ociArtifacts', 'kept');
+        rec.record('ociSecrets', 'kept', undefined, d.candidate.secrets.length);
       }
     } else if (deletions.length > 0 && watch) {
-      const sweeper = new Sweeper(ctx, pool, watch, tallies);
+      const sweeper = new Sweeper(ctx, pool, watch, rec);
       await sweeper.run(deletions, { concurrency });
       stop = sweeper.outcome();
     }
@@ -129,30 +128,38 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     watch?.close();
     await pool.close();
     logger.info(
-      { phase: PHASE, inUse: inUse.size, artifacts: tallies.artifacts, secrets: tallies.secrets, keptFor: Object.fromEntries(keptFor), registryRequests: pool.requestCount },
+      { phase: PHASE, inUse: inUse.size, artifacts: rec.tally('ociArtifacts'), secrets: rec.tally('ociSecrets'), keptFor: Object.fromEntries(keptFor), registryRequests: pool.requestCount },
       'oci storage phase done',
     );
   }
 }
 
-function keep(j: Extract<Judgement, { action: 'keep' }>, tallies: OciTallies, keptFor: Map<KeepReason, number>, pool: RegistryPool): void {
-  tallies.artifacts.kept++;
-  tallies.secrets.kept += j.candidate.secrets.length;
+function keep(j: Extract<Judgement, { action: 'keep' }>, rec: Recorder, keptFor: Map<KeepReason, number>, pool: RegistryPool): void {
+  rec.record('ociArtifacts', 'kept');
+  rec.record('ociSecrets', 'kept', undefined, j.candidate.secrets.length);
   keptFor.set(j.why, (keptFor.get(j.why) ?? 0) + 1);
   if (j.why === 'registry-down') pool.keptForFailure(j.candidate.registry);
-  if (j.why === 'read-error') tallies.artifacts.errors++;
+  if (j.why === 'read-error') rec.record('ociArtifacts', 'errors');
 }
 
 /** Dry run: the plan as audit lines, nothing changed. */
-function reportPlan(ctx: RunContext, pool: RegistryPool, deletions: Deletion[], tallies: OciTallies): void {
+function reportPlan(pool: RegistryPool, deletions: Deletion[], rec: Recorder): void {
   for (const d of deletions) {
     if (d.action === 'delete') {
-      tallies.artifacts.deleted++;
-      audit(ctx.logger, { action: 'would-delete', ...artifactAudit(pool, d) });
+      rec.record('ociArtifacts', 'deleted', { action: 'would-delete', ...artifactAudit(pool, d) });
     }
     for (const s of d.candidate.secrets) {
-      tallies.secrets.deleted++;
-      audit(ctx.logger, { action: 'would-delete', kind: 'Secret', namespace: s.object.namespace, name: s.object.name, uid: s.object.uid, reason: `OCI storage secret of stale artifact ${d.candidate.contentsId}` });
+      rec.record('ociSecrets', 'deleted', { action: 'would-delete', kind: 'Secret', namespace: s.object.namespace, name: s.object.name, uid: s.object.uid, reason: `OCI storage secret of stale artifact ${d.candidate.contentsId}` });
     }
   }
 }
+
+export const ociPhase: Phase = {
+  name: PHASE,
+  skipped: (options) => options.skipOci,
+  run: (ctx, options) =>
+    collectOciGarbage(ctx, {
+      minAgeMs: options.ociMinAgeMs, allowMassDelete: options.allowMassDelete, massDeleteRatio: options.massDeleteRatio,
+      massDeleteMin: options.massDeleteMin, registryTimeoutMs: options.registryTimeoutMs, pageSize: options.pageSize,
+    }),
+};

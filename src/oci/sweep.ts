@@ -4,9 +4,9 @@
 // delete may go is mayDeleteNow (rules.ts); every Secret delete goes through the one
 // conditional-delete path, on the uid and resourceVersion the plan saw.
 import pLimit from 'p-limit';
-import { audit, formatAge } from '../audit.ts';
+import { formatAge } from '../audit.ts';
 import { ConditionalDeleter } from '../kube/conditional-delete.ts';
-import { budgetStop, type PhaseStop, type RunContext, type Tally } from '../phase.ts';
+import { budgetStop, type PhaseStop, type Recorder, type RunContext } from '../phase.ts';
 import type { SecretRef } from './candidates.ts';
 import type { InUseSource } from './in-use.ts';
 import type { Judgement } from './plan.ts';
@@ -15,11 +15,6 @@ import { mayDeleteNow } from './rules.ts';
 import { messageOf } from '../error-text.ts';
 
 export type Deletion = Extract<Judgement, { action: 'delete' | 'secrets-only' }>;
-
-export interface OciTallies {
-  artifacts: Tally;
-  secrets: Tally;
-}
 
 const IN_USE_AGAIN = 'in use again at re-check';
 
@@ -31,18 +26,18 @@ export class Sweeper {
   readonly #ctx: RunContext;
   readonly #pool: RegistryPool;
   readonly #inUse: InUseSource;
-  readonly #tallies: OciTallies;
+  readonly #rec: Recorder;
   readonly #deleter: ConditionalDeleter;
   #stop: PhaseStop | undefined;
   /** Per-object failures that did not take a registry down: the first message, and how many. */
   #firstError: string | undefined;
   #errorCount = 0;
 
-  constructor(ctx: RunContext, pool: RegistryPool, inUse: InUseSource, tallies: OciTallies) {
+  constructor(ctx: RunContext, pool: RegistryPool, inUse: InUseSource, rec: Recorder) {
     this.#ctx = ctx;
     this.#pool = pool;
     this.#inUse = inUse;
-    this.#tallies = tallies;
+    this.#rec = rec;
     this.#deleter = new ConditionalDeleter({ access: ctx.access, logger: ctx.logger, budget: ctx.budget, ...(ctx.fence ? { fence: ctx.fence } : {}) });
   }
 
@@ -82,8 +77,7 @@ export class Sweeper {
       return this.#registryFailure(d, err);
     }
     const gone = () => {
-      this.#tallies.artifacts.skipped++;
-      audit(this.#ctx.logger, { action: 'skip', ...record, reason: 'artifact gone since judged; deleting its secrets' });
+      this.#rec.record('ociArtifacts', 'skipped', { action: 'skip', ...record, reason: 'artifact gone since judged; deleting its secrets' });
     };
     let deletedByUs = false;
     if (d.action === 'delete') {
@@ -102,8 +96,7 @@ export class Sweeper {
           if (outcome === 'already-gone') gone();
           else {
             deletedByUs = true;
-            this.#tallies.artifacts.deleted++;
-            audit(this.#ctx.logger, { action: 'delete', ...record });
+            this.#rec.record('ociArtifacts', 'deleted', { action: 'delete', ...record });
           }
         } catch (err) {
           return this.#registryFailure(d, err);
@@ -126,7 +119,7 @@ export class Sweeper {
       const now = await this.#inUseNow(id);
       const verdict = mayDeleteNow({ stopped: now === 'stop', inUse: now === 'in-use' });
       if (!verdict.go && verdict.why === 'stopped') {
-        this.#tallies.secrets.kept += secrets.length - i;
+        this.#rec.record('ociSecrets', 'kept', undefined, secrets.length - i);
         return;
       }
       if (!verdict.go) {
@@ -171,7 +164,7 @@ export class Sweeper {
   }
 
   async #deleteSecret(secret: SecretRef, id: string): Promise<void> {
-    const { access, logger } = this.#ctx;
+    const { access } = this.#ctx;
     const { object } = secret;
     const record = { kind: 'Secret', namespace: object.namespace, name: object.name, uid: object.uid };
     const result = await this.#deleter.delete({
@@ -182,23 +175,21 @@ export class Sweeper {
     });
     switch (result.outcome) {
       case 'deleted':
-        this.#tallies.secrets.deleted++;
-        audit(logger, { action: 'delete', ...record, reason: `OCI storage secret of deleted artifact ${id}`, ...(result.confirmedBy ? { confirmedBy: result.confirmedBy } : {}) });
+        this.#rec.record('ociSecrets', 'deleted', { action: 'delete', ...record, reason: `OCI storage secret of deleted artifact ${id}`, ...(result.confirmedBy ? { confirmedBy: result.confirmedBy } : {}) });
         return;
       case 'skipped':
-        this.#tallies.secrets.skipped++;
-        audit(logger, { action: 'skip', ...record, reason: result.reason });
+        this.#rec.record('ociSecrets', 'skipped', { action: 'skip', ...record, reason: result.reason });
         return;
       case 'not-sent':
-        this.#tallies.secrets.kept++;
+        this.#rec.record('ociSecrets', 'kept');
         this.#stopped();
         return;
       case 'refused':
-        this.#tallies.secrets.errors++;
+        this.#rec.record('ociSecrets', 'errors');
         this.#stopped();
         return;
       case 'failed':
-        this.#tallies.secrets.errors++;
+        this.#rec.record('ociSecrets', 'errors');
         this.#error(result.message);
         return;
     }
@@ -206,8 +197,8 @@ export class Sweeper {
 
   #registryFailure(d: Deletion, err: unknown): void {
     const { registry, contentsId } = d.candidate;
-    this.#tallies.artifacts.errors++;
-    this.#tallies.secrets.kept += d.candidate.secrets.length;
+    this.#rec.record('ociArtifacts', 'errors');
+    this.#rec.record('ociSecrets', 'kept', undefined, d.candidate.secrets.length);
     if (this.#pool.fail(registry, err)) {
       this.#pool.keptForFailure(registry);
       return;
@@ -224,22 +215,20 @@ export class Sweeper {
   }
 
   #keep(d: Deletion): void {
-    if (d.action === 'delete') this.#tallies.artifacts.kept++;
-    this.#tallies.secrets.kept += d.candidate.secrets.length;
+    if (d.action === 'delete') this.#rec.record('ociArtifacts', 'kept');
+    this.#rec.record('ociSecrets', 'kept', undefined, d.candidate.secrets.length);
   }
 
   #skip(d: Deletion, reason: string): void {
     if (d.action === 'delete') {
-      this.#tallies.artifacts.skipped++;
-      audit(this.#ctx.logger, { action: 'skip', ...artifactAudit(this.#pool, d), reason });
+      this.#rec.record('ociArtifacts', 'skipped', { action: 'skip', ...artifactAudit(this.#pool, d), reason });
     }
     this.#skipSecrets(d.candidate.secrets, reason);
   }
 
   #skipSecrets(secrets: readonly SecretRef[], reason: string): void {
     for (const { object: s } of secrets) {
-      this.#tallies.secrets.skipped++;
-      audit(this.#ctx.logger, { action: 'skip', kind: 'Secret', namespace: s.namespace, name: s.name, uid: s.uid, reason });
+      this.#rec.record('ociSecrets', 'skipped', { action: 'skip', kind: 'Secret', namespace: s.namespace, name: s.name, uid: s.uid, reason });
     }
   }
 }

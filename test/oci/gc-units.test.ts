@@ -5,7 +5,8 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { KubeAccess } from '../../src/kube/access.ts';
 import type { ListPage } from '../../src/kube/pager.ts';
-import { anyStorageSecret, type Candidate } from '../../src/oci/candidates.ts';
+import { anyStorageSecret, collectSecretCandidates, type Candidate } from '../../src/oci/candidates.ts';
+import { RegistryPool } from '../../src/oci/registries.ts';
 import { InUseSet } from '../../src/oci/mark.ts';
 import { artifactAge } from '../../src/oci/plan.ts';
 import { CREATED_ANNOTATION } from '../../src/oci/registry/index.ts';
@@ -136,5 +137,45 @@ describe('any OCI storage secret?', () => {
     const { access, tokens } = serving([{ items: [], metadata: { _continue: 'one' } }, { items: [], metadata: {} }]);
     expect(await anyStorageSecret(access, { logger })).toBe(false);
     expect(tokens).toEqual([undefined, 'one']);
+  });
+});
+
+describe('secret candidates', () => {
+  const data = { reference: Buffer.from('registry.example.com/fleet').toString('base64') };
+  const fleetSecret = (meta: V1Secret['metadata']): V1Secret => ({
+    type: 'fleet.cattle.io/bundle-oci-storage/v1alpha1', data,
+    metadata: { name: ID, labels: { 'fleet.cattle.io/bundle-internal-secret': 'true' }, ownerReferences: [{ apiVersion: 'fleet.cattle.io/v1alpha1', kind: 'Bundle', name: 'b', uid: 'bu' }], ...meta },
+  });
+  const listing = (items: V1Secret[]) =>
+    ({ call: (_op: unknown, fn: (o: object) => Promise<unknown>) => fn({}), core: { listSecretForAllNamespaces: async () => ({ items, metadata: {} }) } }) as unknown as KubeAccess;
+
+  it('a Secret without a uid or resourceVersion is never a candidate (its delete could not be conditional): its id is held', async () => {
+    const logs = captureLogs();
+    const pool = new RegistryPool({ timeoutMs: 1000, retries: 0, wantDelete: false, logger: logs.logger });
+    const access = listing([
+      fleetSecret({ namespace: 'fleet-default', uid: 'u1', resourceVersion: '5' }),
+      fleetSecret({ namespace: 'cluster-x', resourceVersion: '6' }),
+      fleetSecret({ namespace: 'cluster-y', uid: 'u3' }),
+    ]);
+
+    const set = await collectSecretCandidates(access, new InUseSet(), pool, { pageSize: 10, logger: logs.logger });
+
+    expect([...set.candidates.keys()]).toEqual([]);
+    expect([...set.held]).toEqual([ID]);
+    expect(set.secretsKept).toBe(3);
+    expect(logs.lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
+      `OCI storage secret cluster-x/${ID} is not Fleet's per-bundle storage (it has no uid or resourceVersion, so its delete could not be conditional); it, every secret of that name and its artifact are kept`,
+      `OCI storage secret cluster-y/${ID} is not Fleet's per-bundle storage (it has no uid or resourceVersion, so its delete could not be conditional); it, every secret of that name and its artifact are kept`,
+    ]);
+    await pool.close();
+  });
+
+  it('with uid and resourceVersion, every copy is a candidate carrying them', async () => {
+    const logs = captureLogs();
+    const pool = new RegistryPool({ timeoutMs: 1000, retries: 0, wantDelete: false, logger: logs.logger });
+    const access = listing([fleetSecret({ namespace: 'fleet-default', uid: 'u1', resourceVersion: '5', creationTimestamp: new Date(1000) })]);
+    const set = await collectSecretCandidates(access, new InUseSet(), pool, { pageSize: 10, logger: logs.logger });
+    expect(set.candidates.get(ID)?.secrets).toEqual([{ object: { namespace: 'fleet-default', name: ID, uid: 'u1', resourceVersion: '5' }, createdAt: 1000 }]);
+    await pool.close();
   });
 });
