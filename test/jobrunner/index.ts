@@ -2,38 +2,20 @@
 // the kubelet of one node for the API test server. Jobs whose container image maps to a local
 // build run as real processes (kubelet.ts); any other image gets a Pod stuck in ErrImagePull.
 //
-//   const runner = await startJobRunner(server, { images: localImages() });
+//   const { image } = await buildImage();
+//   const runner = await startJobRunner(server, { images: { [CHART_IMAGE]: image } });
 //   ... helm install / kubectl create job ...
 //   await runner.close();
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { TestApiServer } from '../apiserver/index.ts';
 import { Api } from './api.ts';
 import { JobController } from './controller.ts';
-import { detectSandbox, Kubelet, type LocalImage, type Sandbox } from './kubelet.ts';
+import { detectSandbox, Kubelet, type ContainerRecord, type LocalImage, type Sandbox } from './kubelet.ts';
 import { Logs } from './logs.ts';
 
-export type { LocalImage, Sandbox } from './kubelet.ts';
+export type { ContainerRecord, LocalImage, Sandbox } from './kubelet.ts';
+export { buildImage, CHART_IMAGE, checkoutImage, localImage } from './image.ts';
 
 export const NODE_NAME = 'jobrunner-node';
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** The chart's default image: helm-hook/values.yaml image.repository, tag = Chart.yaml appVersion. */
-export const CHART_IMAGE = (() => {
-  const read = (f: string) => readFileSync(`${ROOT}helm-hook/${f}`, 'utf8');
-  const repository = /^\s+repository: (\S+)/m.exec(read('values.yaml'))![1]!;
-  const appVersion = /^appVersion: "?([^"\s]+)"?/m.exec(read('Chart.yaml'))![1]!;
-  return `${repository}:${appVersion}`;
-})();
-
-/**
- * This project's image as built locally (`npm run build` → dist/): the Dockerfile's ENTRYPOINT
- * (node dist/main.js), WORKDIR, USER and ENV, with this machine's Node 24 and checkout.
- */
-export function localImages(names: string[] = [CHART_IMAGE]): Record<string, LocalImage> {
-  const image: LocalImage = { entrypoint: [process.execPath, `${ROOT}dist/main.js`], workingDir: ROOT, user: 65532, group: 65532, env: { NODE_ENV: 'production' } };
-  return Object.fromEntries(names.map((n) => [n, image]));
-}
 
 export interface JobRunnerOptions {
   images: Record<string, LocalImage>;
@@ -46,6 +28,10 @@ export interface JobRunnerOptions {
 export interface JobRunner {
   /** how containers run: a mount namespace as root, or plain processes (with the reason) */
   readonly sandbox: Sandbox;
+  /** every container started, in order: user, read-only root, memory limit, exit */
+  readonly containers: readonly ContainerRecord[];
+  /** a container's output so far (the kubelet's log file) */
+  log(namespace: string, pod: string, container: string): string;
   close(): Promise<void>;
 }
 
@@ -94,6 +80,8 @@ export async function startJobRunner(server: TestApiServer, opts: JobRunnerOptio
   })();
   return {
     sandbox,
+    containers: kubelet.records,
+    log: (ns, pod, container) => logs.source(ns, pod, container)?.text().toString('utf8') ?? '',
     async close() {
       stopped = true;
       wake?.();

@@ -29,6 +29,23 @@ export interface LocalImage {
 
 export type Sandbox = { kind: 'namespace' } | { kind: 'process'; reason: string };
 
+/** What the kubelet did for one container: the evidence a test or the demo shows. */
+export interface ContainerRecord {
+  namespace: string;
+  pod: string;
+  container: string;
+  image: string;
+  sandbox: Sandbox['kind'];
+  uid: number;
+  gid: number;
+  readOnlyRoot: boolean;
+  /** memory.limit_in_bytes as read back from the container's cgroup */
+  memoryLimitBytes?: number;
+  serviceAccount: string;
+  exitCode?: number;
+  reason?: string;
+}
+
 const SANDBOX_SH = fileURLToPath(new URL('./sandbox.sh', import.meta.url));
 const MEMORY_CGROUP = '/sys/fs/cgroup/memory';
 export const CGROUP_PARENT = join(MEMORY_CGROUP, 'fleet-cleanup-jobrunner');
@@ -105,6 +122,7 @@ export interface KubeletOptions {
 
 export class Kubelet {
   private readonly pods = new Map<string, Running>();
+  readonly records: ContainerRecord[] = [];
   private readonly o: KubeletOptions;
   constructor(o: KubeletOptions) {
     this.o = o;
@@ -240,6 +258,19 @@ export class Kubelet {
       child = spawn(argv[0]!, argv.slice(1), { cwd: c['workingDir'] ?? image.workingDir, env: { ...env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] });
     }
     r.child = child;
+    const record: ContainerRecord = {
+      namespace: meta.namespace,
+      pod: meta.name,
+      container: c['name'],
+      image: c['image'],
+      sandbox: this.o.sandbox.kind,
+      uid: this.o.sandbox.kind === 'namespace' ? uid : (process.getuid?.() ?? -1),
+      gid: this.o.sandbox.kind === 'namespace' ? gid : (process.getgid?.() ?? -1),
+      readOnlyRoot: this.o.sandbox.kind === 'namespace' && sc['readOnlyRootFilesystem'] === true,
+      ...(cgroup ? { memoryLimitBytes: Number(readFileSync(join(cgroup, 'memory.limit_in_bytes'), 'utf8')) } : {}),
+      serviceAccount: sa,
+    };
+    this.records.push(record);
     child.stdout!.on('data', (d: Buffer) => log.append(d));
     child.stderr!.on('data', (d: Buffer) => log.append(d));
     const startedAt = nowTime();
@@ -269,6 +300,8 @@ export class Kubelet {
     await rm(stage, { recursive: true, force: true });
     const finishedAt = nowTime();
     const reason = oomKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
+    record.exitCode = exitCode;
+    record.reason = reason;
     await this.status(pod, {
       phase: exitCode === 0 ? 'Succeeded' : 'Failed',
       conditions: conditions(pod, false, 'PodCompleted'),
