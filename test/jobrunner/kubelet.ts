@@ -179,7 +179,7 @@ export class Kubelet {
       conditions: conditions(pod, false),
       hostIP: '127.0.0.1',
       startTime: pod['status']?.startTime ?? nowTime(),
-      containerStatuses: [{ name: c['name'], image: c['image'], imageID: '', ready: false, restartCount: 0, started: false, state: { waiting: { reason, message } } }],
+      containerStatuses: [{ name: c['name'], image: c['image'], imageID: '', ready: false, restartCount: 0, started: false, state: { waiting: { reason, ...(message ? { message } : {}) } } }],
     });
   }
 
