@@ -124,6 +124,13 @@ console.log(JSON.stringify({
     expect(r.stderr).toContain(`container "probe" in pod "${pod.metadata.name}" is waiting to start: trying and failing to pull image`);
   });
 
+  it('follows a running container’s log until it ends (kubectl logs -f)', async () => {
+    const slow = 'console.log("first"); setTimeout(() => console.log("second"), 3000)';
+    await ok(['create', '-f', '-'], job('talker', slow).replace('command: ["node",', `command: [${JSON.stringify(process.execPath)},`));
+    await expect.poll(async () => (await ok(['get', 'pods', '-l', 'job-name=talker', '-o', 'jsonpath={.items[0].status.phase}'])), { timeout: 15_000 }).toBe('Running');
+    expect(await ok(['logs', '-f', 'job/talker'])).toBe('first\nsecond\n');
+  });
+
   it('retries up to backoffLimit, then fails the Job with BackoffLimitExceeded', async () => {
     await ok(['create', '-f', '-'], job('flaky', 'console.error("boom"); process.exit(3)', { spec: '  activeDeadlineSeconds: 60' }).replace('backoffLimit: 0', 'backoffLimit: 1').replace('command: ["node",', `command: [${JSON.stringify(process.execPath)},`));
     await ok(['wait', '--for=condition=failed', 'job/flaky', '--timeout=30s']);
