@@ -168,4 +168,4 @@ console.log(JSON.stringify({
     await expect.poll(async () => (await kubectl(['get', 'job', 'brief'])).stderr, { timeout: 15_000 }).toContain('jobs.batch "brief" not found');
     expect(await ok(['get', 'pods', '-l', 'job-name=brief', '-o', 'name'])).toBe('');
   });
-});
+}, { timeout: 120_000 });

@@ -142,4 +142,4 @@ describeWithToolchain('the operator’s path: helm and kubectl on the embedded c
     expect((await kubectl('get', 'jobs', ...n, '-o', 'name')).stdout).toBe('');
     expect((await kubectl('get', 'configmap', 'fleet-cleanup', ...n, '-o', 'jsonpath={.data.status}')).stdout).toBe('completed');
   });
-});
+}, { timeout: 300_000 }); // each step waits on hook Pods (node start-up is seconds on a loaded 2-core machine)

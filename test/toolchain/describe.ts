@@ -3,7 +3,8 @@
 import { describe, it } from 'vitest';
 import { toolchain } from './index.ts';
 
-export function describeWithToolchain(title: string, body: (tools: { helm: string; kubectl: string }) => void): void {
+/** `timeout`: per test, for suites whose steps wait on real processes (a loaded CI machine is slow). */
+export function describeWithToolchain(title: string, body: (tools: { helm: string; kubectl: string }) => void, options: { timeout?: number } = {}): void {
   const tools = toolchain();
   if ('missing' in tools) {
     describe(title, () => {
@@ -14,5 +15,5 @@ export function describeWithToolchain(title: string, body: (tools: { helm: strin
     });
     return;
   }
-  describe(title, () => body(tools));
+  describe(title, options, () => body(tools));
 }
