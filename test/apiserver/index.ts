@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import type { FaultHandle, FaultRule, RequestFilter, RequestRecord } from './faults.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import type { FlowControlOptions } from './flowcontrol.ts';
+import type { PodLogSource } from './pod-log.ts';
 import { ApiServer } from './server.ts';
 
 import { ContractViolationError, type ContractViolation } from './contract.ts';
@@ -12,6 +13,7 @@ export type { FaultHandle, FaultRule, RequestFilter, RequestRecord } from './fau
 export type { ContractViolation } from './contract.ts';
 export { ContractViolationError, requestLine } from './contract.ts';
 export { apfTooManyRequests, APF_TOO_MANY_REQUESTS } from './errors.ts';
+export type { ContainerLog, PodLogSource } from './pod-log.ts';
 
 export interface StartOptions {
   /** default 0 = a free port; always binds 127.0.0.1 */
@@ -44,6 +46,8 @@ export interface TestApiServer {
   connections(): number;
   /** Ends every open watch, as an API server restart would. */
   closeWatches(): void;
+  /** Where pods/log reads container output (the Job runner, playing the kubelet). */
+  setPodLogSource(source: PodLogSource | undefined): void;
   /** Stops the server; rejects with ContractViolationError when violations are left (unless contract: 'record'). */
   close(): Promise<void>;
 }
@@ -72,5 +76,8 @@ export async function startApiServer(opts: StartOptions = {}): Promise<TestApiSe
     },
     connections: () => server.connectionCount,
     closeWatches: () => server.closeWatches(),
+    setPodLogSource: (source) => {
+      server.podLogSource = source;
+    },
   };
 }

@@ -2,27 +2,19 @@
 // user would see. Also starts main.ts as a child process, as `npm run test-apiserver` does.
 
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toolchain } from '../toolchain/index.ts';
 import { startApiServer, type TestApiServer } from './index.ts';
 
-const KUBECTL = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/bin', '/usr/local/bin'].map((d) => join(d, 'kubectl')).find((p) => existsSync(p));
+const TOOLS = toolchain(); // the pinned kubectl 1.32 (test/toolchain/); under CI=true a missing one throws
+const KUBECTL = 'kubectl' in TOOLS ? TOOLS.kubectl : undefined;
 const FIXTURE = fileURLToPath(new URL('../fixtures/fleet-crds.yaml', import.meta.url));
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
-
-if (!KUBECTL) {
-  if (process.env['CI'] === 'true') {
-    it('needs kubectl', () => {
-      expect.fail('kubectl is not installed (looked in PATH, /usr/bin, /usr/local/bin); CI must provide it for the API server fidelity test');
-    });
-  } else {
-    console.warn('skipping test/apiserver/kubectl.test.ts: kubectl is not installed');
-  }
-}
+if ('missing' in TOOLS) console.warn(`skipping test/apiserver/kubectl.test.ts: ${TOOLS.missing}`);
 
 interface Result {
   code: number;

@@ -13,6 +13,7 @@ import { Faults, RequestLog, type RequestRecord } from './faults.ts';
 import { FlowControl, type FlowControlOptions } from './flowcontrol.ts';
 import { create, del, deleteCollection, get, list, patch, update, type Ctx, type Reply, resolveType } from './handlers.ts';
 import { openapi } from './openapi.ts';
+import { servePodLog, type PodLogSource } from './pod-log.ts';
 import { Snapshots } from './paging.ts';
 import { RbacAuthorizer } from './rbac.ts';
 import { requestInfo } from './requestinfo.ts';
@@ -41,6 +42,8 @@ export class ApiServer {
   connectionCount = 0;
   /** APF-like capacity per user (flowcontrol.ts); off unless set. */
   flowControl: FlowControl | undefined;
+  /** The kubelet's side of pods/log (the Job runner sets it). */
+  podLogSource: PodLogSource | undefined;
   private readonly snapshots: Snapshots;
   private readonly authorizer: Authorizer;
   private readonly http: Server;
@@ -228,6 +231,12 @@ export class ApiServer {
           this.closers.add(cb);
           res.on('close', () => this.closers.delete(cb));
         });
+        return;
+      }
+      if (info.isResource && info.group === '' && info.resource === 'pods' && info.subresource === 'log' && info.verb === 'get') {
+        record.status = 200;
+        const pod = this.store.get(this.catalogue.find('', 'v1', 'pods')!, info.namespace, info.name!);
+        servePodLog(pod, info.name!, url.searchParams, this.podLogSource, res, (cb) => this.closers.add(cb));
         return;
       }
       const reply = this.route(ctx, url, req.headers.host ?? '127.0.0.1');

