@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeAccess } from '../kube/access.ts';
@@ -32,8 +33,26 @@ export const EXIT_USAGE = 2;
 
 const DEFAULT_NAMESPACE = 'cattle-fleet-system';
 
-/** One run: marker, phases, marker again. Returns the exit code; expected failures never throw. */
+/**
+ * One run, and with --termination-log its last line (the summary, or the one-line error) written
+ * there as it exits: Kubernetes shows it as the container's termination message.
+ */
 export async function runCleanup(options: Options, io: CliIo): Promise<number> {
+  if (options.terminationLog === undefined) return runOnce(options, io);
+  let last = '';
+  const stderr = { write: (text: string) => ((last = text.trim().split('\n').at(-1) ?? last), io.stderr.write(text)) };
+  const code = await runOnce(options, { ...io, stderr });
+  try {
+    // Kubernetes keeps at most 4096 bytes of it.
+    writeFileSync(options.terminationLog, Buffer.from(last.replace(/^fleet-cleanup: /, '')).subarray(0, 4096));
+  } catch (err) {
+    io.stderr.write(`fleet-cleanup: warning: cannot write the termination log ${options.terminationLog}: ${messageOf(err)}\n`);
+  }
+  return code;
+}
+
+/** One run: marker, phases, marker again. Returns the exit code; expected failures never throw. */
+async function runOnce(options: Options, io: CliIo): Promise<number> {
   const logger = createLogger({ level: options.logLevel, destination: io.stdout });
   const say = (line: string) => io.stderr.write(`fleet-cleanup: ${line}\n`);
   const fail = (code: number, line: string, fields: object = {}): number => {
