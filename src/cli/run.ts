@@ -5,7 +5,10 @@ import { KubeAccess } from '../kube/access.ts';
 import { ConnectionPool } from '../kube/connections.ts';
 import { loadKubeConfig, KubeConfigError, podNamespace } from '../kube/config.ts';
 import { KubeApiError } from '../kube/errors.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { createLogger, defaultLogFormat, textStream, type Logger } from '../log.ts';
+import { MarkerEvents, runEvent } from '../events/recorder.ts';
+import { Progress, type ProgressClock } from '../progress/progress.ts';
+import { PlanTap, printPlan } from './plan-table.ts';
 import { cleanupGitJobs } from '../gitjobs/cleanup.ts';
 import { collectOciGarbage } from '../oci/gc.ts';
 import type { PhaseResult, RunContext } from '../phase.ts';
@@ -25,6 +28,8 @@ export interface CliIo {
   stop?: AbortSignal;
   /** The Pod's namespace; defaults to the service account mount. */
   podNamespace?: () => string | undefined;
+  /** The clock of the progress lines; tests drive it. */
+  progressClock?: ProgressClock;
 }
 
 export const EXIT_OK = 0;
@@ -53,7 +58,10 @@ export async function runCleanup(options: Options, io: CliIo): Promise<number> {
 
 /** One run: marker, phases, marker again. Returns the exit code; expected failures never throw. */
 async function runOnce(options: Options, io: CliIo): Promise<number> {
-  const logger = createLogger({ level: options.logLevel, destination: io.stdout });
+  const format = options.logFormat ?? defaultLogFormat(io.stdout);
+  // A dry run in text keeps its planned deletions for one table at the end.
+  const planTap = format === 'text' && options.dryRun ? new PlanTap(textStream(io.stdout)) : undefined;
+  const logger = planTap ? createLogger({ level: options.logLevel, destination: planTap }) : createLogger({ level: options.logLevel, destination: io.stdout, format });
   const say = (line: string) => io.stderr.write(`fleet-cleanup: ${line}\n`);
   const fail = (code: number, line: string, fields: object = {}): number => {
     logger.error(fields, line);
@@ -63,7 +71,7 @@ async function runOnce(options: Options, io: CliIo): Promise<number> {
 
   let kubeConfig: KubeConfig;
   try {
-    kubeConfig = loadKubeConfig(options.kubeconfig, io.env as NodeJS.ProcessEnv);
+    kubeConfig = loadKubeConfig(options.kubeconfig, io.env as NodeJS.ProcessEnv, options.context);
   } catch (err) {
     if (err instanceof KubeConfigError) return fail(EXIT_USAGE, err.message);
     throw err;
@@ -100,14 +108,21 @@ async function runOnce(options: Options, io: CliIo): Promise<number> {
   const lock = acquired.kind === 'held' ? acquired.lock : undefined;
   const budget = runBudget(options.timeBudgetMs, lock, io.stop);
   lock?.startRenewing();
-  const ctx: RunContext = { access, logger, dryRun: options.dryRun, budget: budget.signal, now: () => new Date(), ...(lock ? { fence: () => lock.fenceCause() } : {}) };
+  // Events only when the run holds the marker they are about (never in a dry run: it changes nothing).
+  const events = lock
+    ? new MarkerEvents({ access, namespace, name: options.markerName, instance: io.env.POD_NAME || hostname(), logger, warn: (line) => say(`warning: ${line}`) })
+    : undefined;
+  const progress = new Progress({ logger, say, dryRun: options.dryRun, ...(io.progressClock ? { clock: io.progressClock } : {}) });
+  const ctx: RunContext = { access, logger, dryRun: options.dryRun, budget: budget.signal, now: () => new Date(), progress, ...(events ? { events } : {}), ...(lock ? { fence: () => lock.fenceCause() } : {}) };
   let results: PhaseResult[];
   try {
     results = await runPhases(ctx, options);
   } finally {
+    progress.stop();
     budget.dispose();
     await lock?.stop();
   }
+  if (planTap) printPlan(planTap.rows, io.stdout);
 
   const summary = buildSummary(results, performance.now() - started, apiRequests());
   const status = overallStatus(results);
@@ -120,11 +135,18 @@ async function runOnce(options: Options, io: CliIo): Promise<number> {
     try {
       await lock.finish(status, new Date(), cause, JSON.stringify(summary));
     } catch (err) {
-      say(summaryLine('aborted', results, summary, false));
+      const line = summaryLine('aborted', results, summary, false);
+      say(line);
+      events?.record('Warning', 'CleanupFailed', `${line}; ${describeError(err, access.server)}`);
+      await events?.flush();
       return fail(EXIT_FAILED, describeError(err, access.server));
     }
   }
-  say(summaryLine(options.dryRun ? `dry run (marker not written), would end ${status}` : status, results, summary, options.dryRun));
+  const line = summaryLine(options.dryRun ? `dry run (marker not written), would end ${status}` : status, results, summary, options.dryRun);
+  const event = runEvent(status);
+  events?.record(event.type, event.reason, line);
+  await events?.flush();
+  say(line);
   if (status === 'completed') return EXIT_OK;
   if (status === 'partial' && options.partialOk) return EXIT_OK;
   return EXIT_FAILED;
@@ -155,6 +177,7 @@ async function runPhases(ctx: RunContext, options: Options): Promise<PhaseResult
       results.push({ phase: phase.name, outcome: 'partial', cause: `not started: ${reasonText(ctx.budget.reason)}`, tallies: {} });
     } else {
       results.push(await runPhase(ctx.logger, phase.name, phase.run));
+      ctx.progress?.idle();
     }
   }
   return results;
