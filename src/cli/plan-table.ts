@@ -1,6 +1,5 @@
 // A dry run on a terminal: the plan as one table instead of a screenful of "would delete" log
 // lines. The rows come from the audit lines themselves, so the table and the JSON log agree.
-import { Console } from 'node:console';
 import { Writable } from 'node:stream';
 
 export interface PlanRow {
@@ -46,12 +45,14 @@ function parse(line: string): Record<string, unknown> | undefined {
   }
 }
 
-/** The plan as a table (node's console.table), or one line when nothing would be deleted. */
+/** The plan as a table in kubectl's style (upper-case headers, aligned columns), or one line when nothing would be deleted. */
 export function printPlan(rows: readonly PlanRow[], out: NodeJS.WritableStream): void {
   if (rows.length === 0) {
     out.write('Plan: nothing would be deleted.\n');
     return;
   }
-  out.write(`Plan: ${rows.length} deletion${rows.length === 1 ? '' : 's'} (namespace, or registry for OCI artifacts):\n`);
-  new Console({ stdout: out, colorMode: false }).table(rows.map((r) => ({ kind: r.kind, 'namespace/registry': r.namespace, name: r.name, reason: r.reason })));
+  out.write(`Plan: ${rows.length} deletion${rows.length === 1 ? '' : 's'}:\n`);
+  const table = [['KIND', 'NAMESPACE/REGISTRY', 'NAME', 'REASON'], ...rows.map((r) => [r.kind, r.namespace, r.name, r.reason])];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  for (const row of table) out.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('')}\n`);
 }
