@@ -60,7 +60,7 @@ describeWithTools('Events seen with kubectl get events', ['docker-registry', 'sk
     envs = [];
   });
 
-  it('a completed run records Normal CleanupCompleted; a braked run Warning MassDeleteBrake and CleanupPartial', async () => {
+  it('a completed run records Normal CleanupCompleted; a braked run Warning MassDeleteBrake and CleanupPartial; a failed one Warning CleanupFailed', async () => {
     const w = await world('brake', true);
     envs.push(w.env);
     await w.env.artifacts(2, { use: 'bundle' });
@@ -96,6 +96,15 @@ describeWithTools('Events seen with kubectl get events', ['docker-registry', 'sk
     const dry = await w.run('--dry-run', '--mass-delete-min=1', '--mass-delete-ratio=0.3');
     expect(dry.code, dry.stderr).toBe(1);
     expect((await w.events())).toHaveLength(3);
+
+    // A run that could not judge: the Jobs list is forbidden.
+    w.env.server.faults.add({ verb: 'list', resource: 'jobs', status: 403, reason: 'Forbidden', message: 'jobs.batch is forbidden: User "system:serviceaccount:x:y" cannot list resource "jobs"' });
+    const failed = await w.run('--skip-oci');
+    expect(failed.code, failed.stderr).toBe(1);
+    events = await w.events();
+    expect(events.map((e) => [e.type, e.reason]).at(-1)).toEqual(['Warning', 'CleanupFailed']);
+    expect(events.at(-1)!.message).toBe(summaryOf(failed.stderr));
+    expect(events.at(-1)!.message).toMatch(/^failed: .*list jobs\.batch in namespace fleet-default: 403 Forbidden/);
   });
 
   it('a registry that refuses deletes records Warning RegistryFailed and CleanupPartial', async () => {
