@@ -105,7 +105,7 @@ describeWithTools('Events seen with kubectl get events', ['docker-registry', 'sk
     expect(events.map((e) => [e.type, e.reason]).at(-1)).toEqual(['Warning', 'CleanupFailed']);
     expect(events.at(-1)!.message).toBe(summaryOf(failed.stderr));
     expect(events.at(-1)!.message).toMatch(/^failed: .*list jobs\.batch in namespace fleet-default: 403 Forbidden/);
-  });
+  }, 240_000); // five runs of the real process and six of kubectl, on a shared machine
 
   it('a registry that refuses deletes records Warning RegistryFailed and CleanupPartial', async () => {
     const w = await world('refused', false);
@@ -118,5 +118,5 @@ describeWithTools('Events seen with kubectl get events', ['docker-registry', 'sk
     expect(events.map((e) => [e.type, e.reason])).toEqual([['Warning', 'RegistryFailed'], ['Warning', 'CleanupPartial']]);
     expect(events[0]!.message).toMatch(/deletes|405|UNSUPPORTED/i);
     expect(events[1]!.message).toMatch(/^partial: /);
-  });
+  }, 120_000);
 });
