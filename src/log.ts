@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type { PinoPretty as PinoPrettyModule } from 'pino-pretty';
 
 export type { Logger };
 
@@ -46,6 +47,8 @@ export function defaultLogFormat(stdout: NodeJS.WritableStream): LogFormat {
 
 /** pino-pretty's readable lines into `destination` (stdout by default): JSON lines in, text out. */
 export function textStream(destination?: NodeJS.WritableStream): NodeJS.WritableStream {
+  // Loaded only when asked for: a Pod logs JSON and need not load the pretty-printer.
+  const { PinoPretty } = createRequire(import.meta.url)('pino-pretty') as { PinoPretty: typeof PinoPrettyModule };
   const colorize = ((destination ?? process.stdout) as { isTTY?: boolean }).isTTY === true;
   return PinoPretty({ destination: destination ?? 1, sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', colorize });
 }
