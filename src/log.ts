@@ -1,4 +1,6 @@
 import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { PinoPretty as PinoPrettyModule } from 'pino-pretty';
 
 export type { Logger };
 
@@ -28,13 +30,31 @@ const REDACT_PATHS = [
   '*.stringData',
 ];
 
+export type LogFormat = 'json' | 'text';
+
 export interface LogOptions {
   level?: string;
-  /** Where the JSON lines go; defaults to stdout. Tests pass a stream to read them back. */
+  /** Where the lines go; defaults to stdout. Tests pass a stream to read them back. */
   destination?: NodeJS.WritableStream;
+  /** `json` (default): one JSON object a line. `text`: pino-pretty's readable lines, for a terminal. */
+  format?: LogFormat;
+}
+
+/** Text on a terminal, JSON for everything that reads logs (a Pod, a pipe, a file). */
+export function defaultLogFormat(stdout: NodeJS.WritableStream): LogFormat {
+  return (stdout as { isTTY?: boolean }).isTTY === true ? 'text' : 'json';
+}
+
+/** pino-pretty's readable lines into `destination` (stdout by default): JSON lines in, text out. */
+export function textStream(destination?: NodeJS.WritableStream): NodeJS.WritableStream {
+  // Loaded only when asked for: a Pod logs JSON and need not load the pretty-printer.
+  const { PinoPretty } = createRequire(import.meta.url)('pino-pretty') as { PinoPretty: typeof PinoPrettyModule };
+  const colorize = ((destination ?? process.stdout) as { isTTY?: boolean }).isTTY === true;
+  return PinoPretty({ destination: destination ?? 1, sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', colorize });
 }
 
 export function createLogger(options: LogOptions = {}): Logger {
+  const destination = options.format === 'text' ? textStream(options.destination) : (options.destination ?? pino.destination({ dest: 1, sync: true }));
   return pino(
     {
       // No logger `name`: audit lines use `name` for the object's name, as kubectl does.
@@ -44,6 +64,6 @@ export function createLogger(options: LogOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: true }),
+    destination,
   );
 }

@@ -1,19 +1,11 @@
 #!/usr/bin/env node
-// Entry point: `fleet-cleanup` (dist/main.js) or `node src/main.ts`.
-import { cli } from './cli/cli.ts';
-
-const stop = new AbortController();
-// Kubernetes sends SIGTERM before it kills the Pod: stop between deletes and record `partial`.
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => stop.abort(new Error(`received ${signal}`)));
+// Entry point: `fleet-cleanup` (dist/main.js) or `node src/main.ts`. It imports nothing
+// statically: on an older Node.js, undici and client-node crash while loading (undici 8 reads
+// APIs Node 20 lacks), so the version is checked before anything else is loaded.
+const MINIMUM_MAJOR = 24;
+const major = Number(process.versions.node.split('.')[0]);
+if (!(major >= MINIMUM_MAJOR)) {
+  process.stderr.write(`fleet-cleanup: error: Node.js ${MINIMUM_MAJOR} or newer is required; this is Node.js ${process.version} (${process.execPath})\n`);
+  process.exit(2);
 }
-
-try {
-  const code = await cli(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, stop: stop.signal });
-  // Exit now: idle keep-alive sockets must not hold a finished run (the logger writes synchronously).
-  process.exit(code);
-} catch (err) {
-  // Only a bug lands here: keep the stack, it is what a bug report needs.
-  process.stderr.write(`fleet-cleanup: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-}
+await import('./start.ts');

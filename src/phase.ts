@@ -2,6 +2,8 @@ import { audit, type AuditRecord } from './audit.ts';
 import type { Options } from './cli/options.ts';
 import type { KubeAccess } from './kube/access.ts';
 import type { Logger } from './log.ts';
+import type { RunEvents } from './events/recorder.ts';
+import type { ProgressTracker } from './progress/progress.ts';
 
 /** Counts for one kind of object (Jobs, OCI artifacts, OCI secrets); they go into the marker's summary. */
 export interface Tally {
@@ -88,6 +90,10 @@ export interface RunContext {
    * paused past its lock timeout may have been taken over). Checked right before each delete.
    */
   fence?: () => string | undefined;
+  /** Kubernetes Events on the marker (absent in a dry run): what `kubectl get events` shows. */
+  events?: RunEvents;
+  /** Progress lines every 10 s on long work. */
+  progress?: ProgressTracker;
 }
 
 /** Why a phase stopped early; the first one wins. */

@@ -43,11 +43,41 @@ app.kubernetes.io/component: cleanup
 {{- default (printf "%s-%s" .Chart.Name .Chart.Version) .Values.runKey }}
 {{- end }}
 
+{{/* <registry>/<repository>:<tag>; global.cattle.systemDefaultRegistry replaces the registry, as in Rancher's charts. */}}
 {{- define "fleet-cleanup.image" -}}
-{{- $registry := dig "cattle" "systemDefaultRegistry" "" (.Values.global | default dict) }}
+{{- $registry := dig "cattle" "systemDefaultRegistry" "" (.Values.global | default dict) | default .Values.image.registry }}
 {{- $repository := .Values.image.repository }}
 {{- if $registry }}{{ $repository = printf "%s/%s" (trimSuffix "/" $registry) $repository }}{{ end }}
 {{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+A Go duration (values.schema.json has checked its form) in whole seconds, rounded up:
+"1h30m" -> 5400. Sums each <number><unit> component.
+*/}}
+{{- define "fleet-cleanup.durationSeconds" -}}
+{{- $unit := dict "h" 3600.0 "m" 60.0 "s" 1.0 "ms" 0.001 "us" 0.000001 "µs" 0.000001 "μs" 0.000001 "ns" 0.000000001 }}
+{{- $total := 0.0 }}
+{{- range regexFindAll "[0-9]*\\.?[0-9]+(ns|us|µs|μs|ms|s|m|h)" (toString .) -1 }}
+{{- $n := regexFind "^[0-9]*\\.?[0-9]+" . }}
+{{- $total = addf $total (mulf (float64 $n) (get $unit (trimPrefix $n .))) }}
+{{- end }}
+{{- ceil $total | int }}
+{{- end }}
+
+{{/*
+The job's own time budget must end before the Job's activeDeadlineSeconds: a Job killed at its
+deadline records nothing, a run that spends its budget records `partial` and what it did.
+Call with (dict "what" "hook" "budget" <duration> "deadline" <seconds>).
+*/}}
+{{- define "fleet-cleanup.checkBudget" -}}
+{{- $budget := include "fleet-cleanup.durationSeconds" .budget | int }}
+{{- if or (eq $budget 0) (ge $budget (int .deadline)) }}
+{{- $message := printf "%s.timeBudget (%s) must be above 0 and below %s.activeDeadlineSeconds (%ds): the job must record `partial` before Kubernetes kills it" .what (toString .budget) .what (int .deadline) }}
+{{- fail $message }}
+{{- /* `helm lint` only logs a `fail` (lint mode); an include of a template that does not exist is an error there too, and carries the message. */}}
+{{- include $message . }}
+{{- end }}
 {{- end }}
 
 {{/* At least one phase: a job with nothing to do would still hold cluster-wide rights. */}}
@@ -93,6 +123,10 @@ spec:
     - name: fleet-cleanup
       image: {{ include "fleet-cleanup.image" $root | quote }}
       imagePullPolicy: {{ $v.image.pullPolicy }}
+      # The run's summary line, written by the job as it exits: `kubectl describe pod` and
+      # `kubectl get pod -o jsonpath='{.status.containerStatuses[0].state.terminated.message}'`.
+      terminationMessagePath: /dev/termination-log
+      terminationMessagePolicy: FallbackToLogsOnError
       args:
         - {{ printf "--namespace=%s" $root.Release.Namespace | quote }}
         - {{ printf "--marker-name=%s" $v.markerName | quote }}
@@ -124,6 +158,7 @@ spec:
         - "--skip-oci"
         {{- end }}
         - {{ printf "--log-level=%s" $v.logLevel | quote }}
+        - "--termination-log=/dev/termination-log"
         {{- range $v.extraArgs }}
         - {{ . | quote }}
         {{- end }}

@@ -6,6 +6,8 @@ import { parseGoBool } from '../go-compat.ts';
 /** Everything the run needs from flags and environment, validated and typed. */
 export interface Options {
   kubeconfig: string | undefined;
+  /** The kubeconfig context to use; undefined: its current-context. */
+  context: string | undefined;
   /** Marker namespace; undefined: the Pod's namespace, else `cattle-fleet-system` (resolved by the run). */
   namespace: string | undefined;
   markerName: string;
@@ -39,6 +41,10 @@ export interface Options {
   requestTimeoutMs: number;
   registryTimeoutMs: number;
   logLevel: string;
+  /** undefined: text when stdout is a terminal, else json (resolved by the run). */
+  logFormat: 'text' | 'json' | undefined;
+  /** Where the run's summary line goes as it exits (a Pod's terminationMessagePath). */
+  terminationLog: string | undefined;
 }
 
 export type ParsedCommand = { command: 'run'; options: Options } | { command: 'help' } | { command: 'version' };
@@ -48,7 +54,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-type Kind = 'string' | 'boolean' | 'duration' | 'count' | 'positive' | 'number' | 'ratio' | 'namespace' | 'namespaces' | 'name' | 'level';
+type Kind = 'string' | 'boolean' | 'duration' | 'count' | 'positive' | 'number' | 'ratio' | 'namespace' | 'namespaces' | 'name' | 'level' | 'format';
 
 export interface FlagSpec {
   flag: string;
@@ -64,6 +70,7 @@ export interface FlagSpec {
 // The one table of flags: parsing, environment names and --help all come from it.
 export const FLAGS: readonly FlagSpec[] = [
   { group: 'Connection', flag: 'kubeconfig', kind: 'string', value: 'PATH', help: 'kubeconfig file (default: KUBECONFIG, else in-cluster, else ~/.kube/config)' },
+  { group: 'Connection', flag: 'context', kind: 'string', value: 'NAME', help: "kubeconfig context to use (default: the kubeconfig's current-context)" },
   { group: 'Run once', flag: 'namespace', kind: 'namespace', value: 'NS', help: "marker namespace (default: the Pod's namespace, outside a cluster cattle-fleet-system)" },
   { group: 'Run once', flag: 'marker-name', kind: 'name', value: 'NAME', default: 'fleet-cleanup', help: 'name of the marker ConfigMap' },
   { group: 'Run once', flag: 'run-key', kind: 'string', value: 'KEY', help: 'key of this run (the Helm hook passes the chart version); without one the run never skips' },
@@ -91,6 +98,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { group: 'API client', flag: 'retries', kind: 'count', value: 'N', default: '5', help: 'retries of a request after 429, 5xx or a connection error' },
   { group: 'API client', flag: 'request-timeout', kind: 'duration', value: 'DUR', default: '30s', help: 'timeout of one API request' },
   { group: 'Output', flag: 'log-level', kind: 'level', value: 'LEVEL', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
+  { group: 'Output', flag: 'log-format', kind: 'format', value: 'FORMAT', help: 'text or json (default: text when stdout is a terminal, else json)' },
+  { group: 'Output', flag: 'termination-log', kind: 'string', value: 'PATH', help: "write the run's summary line to this file as it exits (the Helm hook: /dev/termination-log)" },
 ];
 
 const COMMAND_FLAGS = ['help', 'version'];
@@ -136,6 +145,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     command: 'run',
     options: {
       kubeconfig: get('kubeconfig'),
+      context: get('context'),
       namespace: get('namespace'),
       markerName: get('marker-name'),
       runKey: get('run-key'),
@@ -163,6 +173,8 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
       requestTimeoutMs: get('request-timeout'),
       registryTimeoutMs: get('registry-timeout'),
       logLevel: get('log-level'),
+      logFormat: get('log-format'),
+      terminationLog: get('termination-log'),
     },
   };
 }
@@ -265,6 +277,8 @@ function convert(spec: FlagSpec, text: string | boolean, source: string): unknow
       return text.length <= 253 && DNS1123_SUBDOMAIN.test(text) ? text : fail('not a valid ConfigMap name (lowercase letters, digits, "-" and ".")');
     case 'level':
       return LOG_LEVELS.has(text) ? text : fail('not a log level (trace, debug, info, warn, error, fatal, silent)');
+    case 'format':
+      return text === 'text' || text === 'json' ? text : fail('not a log format (text, json)');
   }
 }
 

@@ -1,11 +1,15 @@
+import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeAccess } from '../kube/access.ts';
 import { ConnectionPool } from '../kube/connections.ts';
 import { loadKubeConfig, KubeConfigError, podNamespace } from '../kube/config.ts';
 import { KubeApiError } from '../kube/errors.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { createLogger, defaultLogFormat, textStream, type Logger } from '../log.ts';
 import { PHASES } from '../phases.ts';
+import { MarkerEvents, runEvent } from '../events/recorder.ts';
+import { Progress, type ProgressClock } from '../progress/progress.ts';
+import { PlanTap, printPlan } from './plan-table.ts';
 import type { PhaseResult, RunContext } from '../phase.ts';
 import { acquireMarker, defaultHolder, MarkerError, type Acquired, type MarkerLock } from '../marker/lock.ts';
 import { buildSummary, overallCause, overallStatus } from '../marker/summary.ts';
@@ -23,6 +27,8 @@ export interface CliIo {
   stop?: AbortSignal;
   /** The Pod's namespace; defaults to the service account mount. */
   podNamespace?: () => string | undefined;
+  /** The clock of the progress lines; tests drive it. */
+  progressClock?: ProgressClock;
 }
 
 export const EXIT_OK = 0;
@@ -31,9 +37,30 @@ export const EXIT_USAGE = 2;
 
 const DEFAULT_NAMESPACE = 'cattle-fleet-system';
 
-/** One run: marker, phases, marker again. Returns the exit code; expected failures never throw. */
+/**
+ * One run, and with --termination-log its last line (the summary, or the one-line error) written
+ * there as it exits: Kubernetes shows it as the container's termination message.
+ */
 export async function runCleanup(options: Options, io: CliIo): Promise<number> {
-  const logger = createLogger({ level: options.logLevel, destination: io.stdout });
+  if (options.terminationLog === undefined) return runOnce(options, io);
+  let last = '';
+  const stderr = { write: (text: string) => ((last = text.trim().split('\n').at(-1) ?? last), io.stderr.write(text)) };
+  const code = await runOnce(options, { ...io, stderr });
+  try {
+    // Kubernetes keeps at most 4096 bytes of it.
+    writeFileSync(options.terminationLog, Buffer.from(last.replace(/^fleet-cleanup: /, '')).subarray(0, 4096));
+  } catch (err) {
+    io.stderr.write(`fleet-cleanup: warning: cannot write the termination log ${options.terminationLog}: ${messageOf(err)}\n`);
+  }
+  return code;
+}
+
+/** One run: marker, phases, marker again. Returns the exit code; expected failures never throw. */
+async function runOnce(options: Options, io: CliIo): Promise<number> {
+  const format = options.logFormat ?? defaultLogFormat(io.stdout);
+  // A dry run in text keeps its planned deletions for one table at the end.
+  const planTap = format === 'text' && options.dryRun ? new PlanTap(textStream(io.stdout)) : undefined;
+  const logger = planTap ? createLogger({ level: options.logLevel, destination: planTap }) : createLogger({ level: options.logLevel, destination: io.stdout, format });
   const say = (line: string) => io.stderr.write(`fleet-cleanup: ${line}\n`);
   const fail = (code: number, line: string, fields: object = {}): number => {
     logger.error(fields, line);
@@ -43,7 +70,7 @@ export async function runCleanup(options: Options, io: CliIo): Promise<number> {
 
   let kubeConfig: KubeConfig;
   try {
-    kubeConfig = loadKubeConfig(options.kubeconfig, io.env as NodeJS.ProcessEnv);
+    kubeConfig = loadKubeConfig(options.kubeconfig, io.env as NodeJS.ProcessEnv, options.context);
   } catch (err) {
     if (err instanceof KubeConfigError) return fail(EXIT_USAGE, err.message);
     throw err;
@@ -80,14 +107,21 @@ export async function runCleanup(options: Options, io: CliIo): Promise<number> {
   const lock = acquired.kind === 'held' ? acquired.lock : undefined;
   const budget = runBudget(options.timeBudgetMs, lock, io.stop);
   lock?.startRenewing();
-  const ctx: RunContext = { access, logger, dryRun: options.dryRun, budget: budget.signal, now: () => new Date(), ...(lock ? { fence: () => lock.fenceCause() } : {}) };
+  // Events only when the run holds the marker they are about (never in a dry run: it changes nothing).
+  const events = lock
+    ? new MarkerEvents({ access, namespace, name: options.markerName, instance: io.env.POD_NAME || hostname(), logger, warn: (line) => say(`warning: ${line}`) })
+    : undefined;
+  const progress = new Progress({ logger, say, dryRun: options.dryRun, ...(io.progressClock ? { clock: io.progressClock } : {}) });
+  const ctx: RunContext = { access, logger, dryRun: options.dryRun, budget: budget.signal, now: () => new Date(), progress, ...(events ? { events } : {}), ...(lock ? { fence: () => lock.fenceCause() } : {}) };
   let results: PhaseResult[];
   try {
     results = await runPhases(ctx, options);
   } finally {
+    progress.stop();
     budget.dispose();
     await lock?.stop();
   }
+  if (planTap) printPlan(planTap.rows, io.stdout);
 
   const summary = buildSummary(results, performance.now() - started, apiRequests());
   const status = overallStatus(results);
@@ -100,11 +134,18 @@ export async function runCleanup(options: Options, io: CliIo): Promise<number> {
     try {
       await lock.finish(status, new Date(), cause, JSON.stringify(summary));
     } catch (err) {
-      say(summaryLine('aborted', results, summary, false));
+      const line = summaryLine('aborted', results, summary, false);
+      say(line);
+      events?.record('Warning', 'CleanupFailed', `${line}; ${describeError(err, access.server)}`);
+      await events?.flush();
       return fail(EXIT_FAILED, describeError(err, access.server));
     }
   }
-  say(summaryLine(options.dryRun ? `dry run (marker not written), would end ${status}` : status, results, summary, options.dryRun));
+  const line = summaryLine(options.dryRun ? `dry run (marker not written), would end ${status}` : status, results, summary, options.dryRun);
+  const event = runEvent(status);
+  events?.record(event.type, event.reason, line);
+  await events?.flush();
+  say(line);
   if (status === 'completed') return EXIT_OK;
   if (status === 'partial' && options.partialOk) return EXIT_OK;
   return EXIT_FAILED;
@@ -120,6 +161,7 @@ async function runPhases(ctx: RunContext, options: Options): Promise<PhaseResult
       results.push({ phase: phase.name, outcome: 'partial', cause: `not started: ${reasonText(ctx.budget.reason)}`, tallies: {} });
     } else {
       results.push(await runPhase(ctx.logger, phase.name, () => phase.run(ctx, options)));
+      ctx.progress?.idle();
     }
   }
   return results;

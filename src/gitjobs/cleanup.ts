@@ -44,10 +44,12 @@ export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): P
 
   // Pass 1 (only when a keep rule needs it). Any failure here means nothing is deleted.
   if (retention.needsFirstPass) {
+    ctx.progress?.track(`${PHASE} first pass (--keep-last/--delete-failed)`, rec.tally('jobs'));
     try {
       for (const source of sources) {
         for await (const page of source()) {
           if (ctx.budget.aborted) return result(budgetStop(ctx.budget));
+          ctx.progress?.listed(page.length);
           for (const job of page) retention.observe(job);
         }
       }
@@ -58,6 +60,8 @@ export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): P
 
   // Pipelined: the next page is fetched while this page's deletes run, and a page's deletes
   // start while the previous page's last ones finish; never more than two pages are held.
+  if (retention.needsFirstPass) ctx.progress?.secondPass(PHASE);
+  else ctx.progress?.track(PHASE, rec.tally('jobs'));
   const deleter = new PageDeleter(ctx, rec);
   const halted = () => deleter.stop !== undefined || ctx.budget.aborted;
   let draining: Promise<void> = Promise.resolve();
@@ -74,6 +78,7 @@ export async function cleanupGitJobs(ctx: RunContext, options: GitJobOptions): P
           listedAll = false;
           break;
         }
+        ctx.progress?.listed(page.length);
         const running = deleter.run(page.map((job) => ({ job, verdict: judgeJob(job, policy, ctx.now(), retention) })));
         await draining;
         draining = running;

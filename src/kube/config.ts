@@ -15,7 +15,7 @@ const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
  * else ~/.kube/config — the order kubectl users expect, with in-cluster first among the
  * fallbacks because the job normally runs as a Pod.
  */
-export function loadKubeConfig(explicitPath: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+export function loadKubeConfig(explicitPath: string | undefined, env: NodeJS.ProcessEnv = process.env, context?: string): KubeConfig {
   const kc = new KubeConfig();
   const fromEnv = env.KUBECONFIG?.split(':').filter(Boolean) ?? [];
   const candidates = explicitPath ? [explicitPath] : fromEnv;
@@ -32,6 +32,14 @@ export function loadKubeConfig(explicitPath: string | undefined, env: NodeJS.Pro
     loadFile(kc, join(homedir(), '.kube', 'config'));
   } else {
     throw new KubeConfigError('no kubeconfig: pass --kubeconfig, set KUBECONFIG, or run inside a cluster');
+  }
+  if (context !== undefined) {
+    // As `kubectl --context`: a context the kubeconfig does not have is an error, not a fallback.
+    if (!kc.getContextObject(context)) {
+      const known = kc.getContexts().map((c) => c.name).join(', ');
+      throw new KubeConfigError(`kubeconfig: no context "${context}" (--context); it has: ${known || 'none'}`);
+    }
+    kc.setCurrentContext(context);
   }
   const cluster = kc.getCurrentCluster();
   if (!cluster?.server) {

@@ -101,12 +101,14 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
       if (brake) logger.warn({ phase: PHASE }, `${brake} (dry run: a real run would stop here)`);
     } else if (brake) {
       logger.warn({ phase: PHASE, planned, missing, known, inUse: inUse.ociCount }, brake);
+      ctx.events?.record('Warning', 'MassDeleteBrake', brake);
       for (const d of deletions) {
         if (d.action === 'delete') rec.record('ociArtifacts', 'kept');
         rec.record('ociSecrets', 'kept', undefined, d.candidate.secrets.length);
       }
     } else if (deletions.length > 0 && watch) {
       const sweeper = new Sweeper(ctx, pool, watch, rec);
+      ctx.progress?.track(`${PHASE} sweep`, rec.tally('ociArtifacts'), deletions.length);
       await sweeper.run(deletions, { concurrency });
       stop = sweeper.outcome();
     }
@@ -119,6 +121,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
       ...((keptFor.get('budget') || !searched) && !stop ? [budgetStop(ctx.budget).cause] : []),
       ...(keptFor.get('read-error') ? [`${keptFor.get('read-error')} artifact(s) could not be read and were kept (see the warnings)`] : []),
     ];
+    for (const failure of pool.failures()) ctx.events?.record('Warning', 'RegistryFailed', failure);
     const outcome: PhaseOutcome = stop?.outcome === 'failed' ? 'failed' : causes.length > 0 ? 'partial' : 'completed';
     return result(outcome, causes.length > 0 ? causes.join('; ') : undefined);
   } catch (err) {

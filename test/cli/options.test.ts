@@ -26,11 +26,12 @@ function usageError(argv: string[], env: Record<string, string> = {}): string {
 describe('parseOptions defaults', () => {
   it('gives the documented defaults', () => {
     expect(options([])).toEqual({
-      kubeconfig: undefined, namespace: undefined, markerName: 'fleet-cleanup', runKey: undefined,
+      kubeconfig: undefined, context: undefined, namespace: undefined, markerName: 'fleet-cleanup', runKey: undefined,
       force: false, dryRun: false, holder: undefined, lockTimeoutMs: 120_000, timeBudgetMs: 0, partialOk: false,
       jobNamespaces: 'all', minAgeMs: 3_600_000, keepLast: 0, deleteFailed: false, skipGitjobs: false, skipOci: false,
       ociMinAgeMs: 3_600_000, allowMassDelete: false, massDeleteRatio: 0.5, massDeleteMin: 5, pageSize: 500,
       concurrency: 32, qps: undefined, burst: undefined, retries: 5, requestTimeoutMs: 30_000, registryTimeoutMs: 30_000, logLevel: 'info',
+      logFormat: undefined, terminationLog: undefined,
     } satisfies Options);
   });
 
@@ -42,13 +43,15 @@ describe('parseOptions defaults', () => {
       '--skip-gitjobs', '--skip-oci', '--oci-min-age', '2h', '--allow-mass-delete', '--mass-delete-ratio', '1',
       '--mass-delete-min=0', '--page-size', '50', '--concurrency', '2', '--qps', '2.5', '--burst', '3', '--retries', '0',
       '--request-timeout', '1.5s', '--registry-timeout', '500ms', '--log-level', 'debug',
+      '--context', 'staging', '--log-format', 'text', '--termination-log', '/dev/termination-log',
     ]);
     expect(o).toEqual({
-      kubeconfig: '/tmp/kc', namespace: 'ops', markerName: 'cleanup.v2', runKey: '0.13.1', force: true, dryRun: true,
+      kubeconfig: '/tmp/kc', context: 'staging', namespace: 'ops', markerName: 'cleanup.v2', runKey: '0.13.1', force: true, dryRun: true,
       holder: 'me', lockTimeoutMs: 90_000, timeBudgetMs: 5_400_000, partialOk: true, jobNamespaces: ['fleet-local', 'fleet-default'],
       minAgeMs: 600_000, keepLast: 3, deleteFailed: true, skipGitjobs: true, skipOci: true, ociMinAgeMs: 7_200_000,
       allowMassDelete: true, massDeleteRatio: 1, massDeleteMin: 0, pageSize: 50, concurrency: 2, qps: 2.5, burst: 3,
       retries: 0, requestTimeoutMs: 1500, registryTimeoutMs: 500, logLevel: 'debug',
+      logFormat: 'text', terminationLog: '/dev/termination-log',
     } satisfies Options);
   });
 
@@ -119,6 +122,7 @@ describe('validation errors name the flag and the cause', () => {
     [['--mass-delete-ratio', '0'], '--mass-delete-ratio "0": must be a ratio greater than 0 and at most 1'],
     [['--mass-delete-ratio', '1.5'], '--mass-delete-ratio "1.5": must be a ratio greater than 0 and at most 1'],
     [['--log-level', 'loud'], '--log-level "loud": not a log level (trace, debug, info, warn, error, fatal, silent)'],
+    [['--log-format', 'pretty'], '--log-format "pretty": not a log format (text, json)'],
     [['--force=maybe'], '--force "maybe": not a boolean (true or false)'],
     [['--retries', '99999999999999999999'], '--retries "99999999999999999999": too large'],
   ];

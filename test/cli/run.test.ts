@@ -1,7 +1,7 @@
 // The real `node src/main.ts` process against the API test server: exit codes, what stderr
 // says, what the marker records.
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { ago, BUNDLE_NS, gcEnv, MIN, type Artifact, type GcEnv } from '../oci/gc-env.ts';
@@ -51,6 +51,20 @@ describe('fleet-cleanup as a process', () => {
     const starts = run.lines.filter((l) => /^phase \w+ starting$/.test(l.msg)).map((l) => l.phase);
     expect(starts).toEqual(['gitjobs', 'oci']);
     expect(JSON.parse((await s.markerData()).summary!).phases).toEqual({ gitjobs: 'completed', oci: 'skipped' });
+  });
+
+  it('with --termination-log writes the summary line there as it exits (the container’s termination message)', async () => {
+    const s = await scenario(2);
+    const path = join(cluster.dir, `termination-log-${counter}`);
+    const run = await runProcess(s.args('--kubeconfig', cluster.kubeconfigPath, '--termination-log', path));
+    expect(run.code).toBe(0);
+    const message = await readFile(path, 'utf8');
+    expect(message).toMatch(/^completed: jobs deleted 2 kept 0 skipped 0 errors 0; oci skipped \(--skip-oci\); \d+ API requests in \d+\.\ds$/);
+    expect(`fleet-cleanup: ${message}`).toBe(lines(run.stderr).at(-1));
+    // An error is the message too.
+    const failed = await runProcess(['--kubeconfig', join(cluster.dir, 'missing'), '--termination-log', path]);
+    expect(failed.code).toBe(2);
+    expect(await readFile(path, 'utf8')).toBe(`error: kubeconfig ${join(cluster.dir, 'missing')} (from --kubeconfig): no such file`);
   });
 
   it('exits 2 with one line when the kubeconfig is missing', async () => {
@@ -178,5 +192,5 @@ describeWithTools('fleet-cleanup as a process: the OCI flags against docker-regi
     expect(allowed.code, allowed.stderr).toBe(0);
     for (const a of stale) expect(await gone(a), a.repository).toBe(true);
     for (const a of inUse) expect(await present(a), a.repository).toBe(true);
-  });
+  }, 150_000); // four runs of the real process against a real registry: 46 s alone, past 60 s on a loaded 2-core machine
 });

@@ -13,7 +13,7 @@ import { startRegistry, type TestRegistry } from '../registry/registry.ts';
 import { describeWithTools } from '../registry/tools.ts';
 import { apiServerCluster, type ClusterHandle } from '../scenarios/cluster.ts';
 import { runAsServiceAccount, runsAsTheChartServiceAccount } from '../scenarios/scenarios.ts';
-import { jobNames, markerData } from '../scenarios/world.ts';
+import { jobNames, markerData, markerEvents } from '../scenarios/world.ts';
 import { chartRules, resourceLabel, withoutVerb, type ChartRules } from './chart-objects.ts';
 
 const rules = await chartRules();
@@ -24,7 +24,7 @@ const cases = [
   ...rules.role.map((r) => ({ where: 'Role' as const, r })),
 ].flatMap(({ where, r }) => (r.apiGroups ?? []).flatMap((group) => (r.resources ?? []).flatMap((resource) => r.verbs.map((verb) => ({ where, group, resource, verb })))));
 
-type Untouched = 'all' | 'jobs' | 'oci' | 'ociSecrets' | 'none';
+type Untouched = 'all' | 'jobs' | 'oci' | 'ociSecrets' | 'none' | 'events';
 
 /**
  * What a run without `verb` on `resource` must leave alone beyond what is never deleted (kept
@@ -47,6 +47,8 @@ function untouchedWithout(verb: string, label: string): Untouched {
     'watch bundledeployments.fleet.cattle.io': 'oci',
     'list secrets': 'oci',
     'delete secrets': 'ociSecrets',
+    // Events are best effort: the run completes, cleans, and warns that it could not record them.
+    'create events': 'events',
   };
   const untouched = table[`${verb} ${label}`];
   if (!untouched) throw new Error(`no expectation for a run without "${verb} ${label}": add one to the table`);
@@ -83,7 +85,10 @@ describeWithTools('the chart’s RBAC, run under', ['docker-registry', 'skopeo']
 
   for (const [n, { where, group, resource, verb }] of cases.entries()) {
     const label = resourceLabel(group, resource);
-    it(`without "${verb} ${label}" (${where}): the run does not complete, names what was refused, and deletes nothing it could not judge`, () =>
+    const expectation = untouchedWithout(verb, label) === 'events'
+      ? 'the run completes, cleans, records no Event and warns that it could not'
+      : 'the run does not complete, names what was refused, and deletes nothing it could not judge';
+    it(`without "${verb} ${label}" (${where}): ${expectation}`, () =>
       withCluster(async (cluster) => {
         const less: ChartRules = {
           ...rules,
@@ -93,6 +98,15 @@ describeWithTools('the chart’s RBAC, run under', ['docker-registry', 'skopeo']
         const { run, id, markerName, jobs, oci } = await runAsServiceAccount(cluster, registry, less, `rbac-${n}`);
         // (Each case has its own registry prefix: the registry outlives the per-case API servers.)
         const marker = await markerData(cluster, id.namespace, markerName);
+        const untouched = untouchedWithout(verb, label);
+        if (untouched === 'events') {
+          expect(run.code, run.stderr).toBe(0);
+          expect(marker?.status).toBe('completed');
+          expect(run.stderr).toMatch(new RegExp(`^fleet-cleanup: warning: cannot record event CleanupCompleted on configmap ${escape(id.namespace)}/${escape(markerName)}: create events in namespace ${escape(id.namespace)}: 403 Forbidden: `, 'm'));
+          expect(await markerEvents(cluster, id.namespace, markerName)).toEqual([]);
+          expect(await jobNames(cluster, jobs.namespace)).toEqual(jobs.kept);
+          return;
+        }
 
         // Not completed: exit 1, or (with --partial-ok, as the hook runs) a marker that says partial.
         expect(marker?.status, run.stderr).not.toBe('completed');
@@ -107,7 +121,6 @@ describeWithTools('the chart’s RBAC, run under', ['docker-registry', 'skopeo']
         expect(await oci!.status(oci!.inUse)).toBe(200);
         expect(await oci!.secretsLeft([...oci!.inUse.secrets, oci!.connectionSecret])).toHaveLength(oci!.inUse.secrets.length + 1);
         // Nothing the run could not judge.
-        const untouched = untouchedWithout(verb, label);
         if (untouched === 'all' || untouched === 'jobs') expect(jobsLeft).toEqual([...jobs.deletable, ...jobs.kept].sort());
         if (untouched === 'all' || untouched === 'oci') expect(await oci!.status(oci!.stale)).toBe(200);
         if (untouched === 'all' || untouched === 'oci' || untouched === 'ociSecrets') {

@@ -7,7 +7,7 @@ import type { CliRun } from '../cli/harness.ts';
 import { applyChartRbac, chartRbacObjects, chartRules, type ChartIdentity, type ChartRules } from '../rbac/chart-objects.ts';
 import type { TestRegistry } from '../registry/registry.ts';
 import type { ClusterHandle } from './cluster.ts';
-import { jobNames, markerData, seedGitJobs, seedOci, type SeededJobs, type SeededOci } from './world.ts';
+import { jobNames, markerData, markerEvents, seedGitJobs, seedOci, type SeededJobs, type SeededOci } from './world.ts';
 
 const namespace = (cluster: ClusterHandle, name: string) => new FleetSeeder(cluster.kubeConfig).namespace(name);
 const summaryOf = (data: Record<string, string> | undefined) => JSON.parse(data?.summary ?? '{}') as Record<string, { deleted?: number } | undefined>;
@@ -125,4 +125,7 @@ export async function runsAsTheChartServiceAccount(cluster: ClusterHandle, regis
     expect(await oci.status(oci.inUse)).toBe(200);
   }
   expect(await markerData(cluster, id.namespace, markerName)).toMatchObject({ status: 'completed', runKey: 'fleet-cleanup-0.1.0' });
+  // The Role's `create events` rule: the run's Event is on the marker, its message the summary line.
+  const summary = run.stderr.trim().split('\n').at(-1)!.replace(/^fleet-cleanup: /, '');
+  expect(await markerEvents(cluster, id.namespace, markerName)).toEqual([{ type: 'Normal', reason: 'CleanupCompleted', message: summary, uid: expect.any(String) }]);
 }

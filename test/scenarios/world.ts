@@ -104,3 +104,11 @@ export async function markerData(cluster: ClusterHandle, namespace: string, name
     throw err;
   }
 }
+
+/** The Events recorded on the marker ConfigMap, oldest first, as `type reason: message` with the object they name. */
+export async function markerEvents(cluster: ClusterHandle, namespace: string, name = 'fleet-cleanup'): Promise<Array<{ type: string; reason: string; message: string; uid: string }>> {
+  const list = await cluster.kubeConfig.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=ConfigMap,involvedObject.name=${name}` });
+  return list.items
+    .sort((a, b) => (a.lastTimestamp?.getTime() ?? 0) - (b.lastTimestamp?.getTime() ?? 0) || (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
+    .map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '', uid: e.involvedObject.uid ?? '' }));
+}
