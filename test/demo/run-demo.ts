@@ -4,7 +4,7 @@
 // pinned helm and kubectl, each printed with its output, exit code and time: helm install,
 // kubectl logs of the hook, the marker, helm upgrade (skips), the manual rerun. Nothing in
 // src/ knows.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchV1Api, CoreV1Api, type V1Job } from '@kubernetes/client-node';
 import { FleetSeeder, installFleetCrds } from '../fixtures/fleet-objects.ts';
@@ -53,14 +53,7 @@ async function main(): Promise<number> {
     const shownValues = values.join(' ');
 
     const install = await helm(['install', RELEASE, chart, ...n, ...values], `helm install ${RELEASE} ./helm-hook -n ${NAMESPACE} ${shownValues}`);
-    const hookLogs = await kubectl('logs', `job/${RELEASE}`, ...n);
-    const hook = cluster.runner.containers.find((c) => c.namespace === NAMESPACE);
-    if (hookLogs.code !== 0 && hook && /hook-delete-policy:.*hook-succeeded/.test(readFileSync(join(chart, 'templates', 'job.yaml'), 'utf8'))) {
-      // until the chart keeps its succeeded hook Job, its Pod's output is only on the node
-      print(`  (the chart's hook-delete-policy hook-succeeded deleted the succeeded hook Job; its Pod ${hook.pod} wrote:)`);
-      for (const l of cluster.runner.log(NAMESPACE, hook.pod, hook.container).split('\n').filter((x) => x.startsWith('fleet-cleanup: '))) print(`  ${l}`);
-      print();
-    }
+    await kubectl('logs', `job/${RELEASE}`, ...n);
     await kubectl('get', 'configmap', 'fleet-cleanup', ...n, '-o', 'jsonpath={.data.status}');
     const upgrade = await helm(['upgrade', RELEASE, chart, ...n, ...values], `helm upgrade ${RELEASE} ./helm-hook -n ${NAMESPACE} ${shownValues}    # same chart version: the hook skips`);
     const hookPods = cluster.runner.containers.filter((c) => c.namespace === NAMESPACE);
