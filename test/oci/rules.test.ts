@@ -146,7 +146,7 @@ describe('the remit of a Secret', () => {
 
 describe('references', () => {
   it('passes host[:port] with plain path segments', () => {
-    for (const ok of ['registry.example.com', 'registry.example.com:5000/fleet', 'r:5000/fleet/bundles', '127.0.0.1:5000/a/b/', '[::1]:5000/x', 'r/a-b_c.d']) {
+    for (const ok of ['registry.example.com', 'registry.example.com:5000/fleet', 'r:5000/fleet/bundles', '127.0.0.1:5000/a/b/', '[::1]:5000/x', 'r/a-b_c.d', 'r./x', 'r/a//', 'host/', 'r:5']) {
       expect(referenceProblem(ok), ok).toBeUndefined();
     }
   });
@@ -161,6 +161,10 @@ describe('references', () => {
     ['r/fleet\\..\\victim', 'must not contain a backslash'],
     ['user:pw@r/fleet', 'must not contain userinfo (user@host): credentials belong in username and password'],
     ['r_x/fleet', 'does not start with a valid host[:port]'],
+    ['r_', 'does not start with a valid host[:port]'],
+    ['r:123456/x', 'does not start with a valid host[:port]'],
+    ['[::1/x', 'does not start with a valid host[:port]'],
+    ['/fleet', 'does not start with a valid host[:port]'],
     ['r:port/fleet', 'does not start with a valid host[:port]'],
     ['r//fleet', 'has an empty path segment'],
     ['r/fleet//bundles', 'has an empty path segment'],
