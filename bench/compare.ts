@@ -1,7 +1,7 @@
 // Benchmark (not a test): GitRepo Job cleanup side by side on one API test server state, with
 // per-request latency on lists and deletes and an APF-like capacity per user:
 //   - this job at the chart's defaults (its flags, time budget, memory and CPU limit) and tuned,
-//   - kubectl delete jobs -A --field-selector status.successful=1 (the real /usr/bin/kubectl),
+//   - kubectl delete jobs -A --field-selector status.successful=1 (the pinned kubectl 1.32 from the lockfile, test/toolchain/),
 //   - a Fleet-equivalent (list everything, delete one at a time at 20 QPS; bench/peers/).
 // Every peer runs as its own process inside a cgroup v1 memory group set to the chart's memory
 // limit (the peers get no limit: they are measured, not judged) and a cpuacct group. Slow peers
@@ -18,6 +18,7 @@ import { kubeconfigYaml } from '../test/apiserver/kubeconfig.ts';
 import type { KubeObject } from '../test/apiserver/types.ts';
 import { gitJobObject, gitRepoObject, installFleetCrds, jobStatus, namespaceObject, type GitRepoRef } from '../test/fixtures/fleet-objects.ts';
 import { kubeConfigFromYaml } from '../test/fixtures/kube.ts';
+import { tool } from '../test/toolchain/index.ts';
 import { Confined, cgroupsAvailable, type Limits, type Usage } from './cgroup.ts';
 
 const { values: args } = parseArgs({
@@ -51,7 +52,7 @@ const latencyMs = Number(args['latency-ms']);
 const windowS = Number(args.window);
 const peers = new Set(args.peers.split(','));
 const repoRoot = new URL('..', import.meta.url).pathname;
-const KUBECTL = '/usr/bin/kubectl';
+const KUBECTL = tool('kubectl');
 
 /** The chart's defaults that shape a run: time budget and the container's limits. */
 interface Chart { timeBudget: string; memoryBytes: number; cpus: number; memory: string; cpu: string }
