@@ -7,16 +7,21 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm } from '
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { loadYaml } from '@kubernetes/client-node';
 import type { LocalImage } from './kubelet.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The chart's default image: helm-hook/values.yaml image.repository, tag = Chart.yaml appVersion. */
+/**
+ * The chart's default image as its template composes it (helm-hook/templates/_helpers.tpl
+ * fleet-cleanup.image): values.yaml image.registry/image.repository, tag = Chart.yaml appVersion.
+ */
 export const CHART_IMAGE = (() => {
   const read = (f: string) => readFileSync(join(ROOT, 'helm-hook', f), 'utf8');
-  const repository = /^\s+repository: (\S+)/m.exec(read('values.yaml'))![1]!;
-  const appVersion = /^appVersion: "?([^"\s]+)"?/m.exec(read('Chart.yaml'))![1]!;
-  return `${repository}:${appVersion}`;
+  const values = loadYaml(read('values.yaml')) as { image: { registry?: string; repository: string; tag?: string } };
+  const { appVersion } = loadYaml(read('Chart.yaml')) as { appVersion: string };
+  const repository = values.image.registry ? `${values.image.registry.replace(/\/$/, '')}/${values.image.repository}` : values.image.repository;
+  return `${repository}:${values.image.tag || appVersion}`;
 })();
 
 /** `dir` holds dist/ and package.json, as the image's /app does. */
