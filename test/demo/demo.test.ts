@@ -21,7 +21,7 @@ it.skipIf('missing' in toolchain())('runs the operator’s commands: helm instal
   };
   expect(step('helm install fleet-cleanup ./helm-hook -n cattle-fleet-system --set gitjobs.keepLast=2')).toMatch(/STATUS: deployed[\s\S]*\(exit 0, /);
   // The chart keeps the succeeded hook Job, so its summary is there for kubectl logs.
-  const hookLogs = step('kubectl logs job/fleet-cleanup -n cattle-fleet-system');
+  const hookLogs = step('kubectl logs job/fleet-cleanup -n cattle-fleet-system --tail=3');
   expect(hookLogs).toMatch(/\(exit 0, /);
   expect(hookLogs).toMatch(/fleet-cleanup: completed: jobs deleted 33 kept \d+ skipped 0 errors 0/);
   expect(step("kubectl get configmap fleet-cleanup -n cattle-fleet-system -o 'jsonpath={.data.status}'")).toMatch(/\n {2}completed\n {2}\(exit 0, /);

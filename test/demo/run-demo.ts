@@ -53,7 +53,7 @@ async function main(): Promise<number> {
     const shownValues = values.join(' ');
 
     const install = await helm(['install', RELEASE, chart, ...n, ...values], `helm install ${RELEASE} ./helm-hook -n ${NAMESPACE} ${shownValues}`);
-    await kubectl('logs', `job/${RELEASE}`, ...n);
+    await kubectl('logs', `job/${RELEASE}`, ...n, '--tail=3');
     await kubectl('get', 'configmap', 'fleet-cleanup', ...n, '-o', 'jsonpath={.data.status}');
     const upgrade = await helm(['upgrade', RELEASE, chart, ...n, ...values], `helm upgrade ${RELEASE} ./helm-hook -n ${NAMESPACE} ${shownValues}    # same chart version: the hook skips`);
     const hookPods = cluster.runner.containers.filter((c) => c.namespace === NAMESPACE);

@@ -6,7 +6,7 @@
 // the user switch happen in sandbox.sh inside a private mount namespace (root only); without
 // root the container is a plain child process given a kubeconfig instead.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { accessSync, chownSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -235,6 +235,7 @@ export class Kubelet {
 
     const limit = c['resources']?.limits?.memory as string | undefined;
     let cgroup = '';
+    let terminationFile = '';
     let child: ChildProcess;
     if (this.o.sandbox.kind === 'namespace') {
       if (limit) {
@@ -246,7 +247,13 @@ export class Kubelet {
         if (existsSync(join(cgroup, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(cgroup, 'memory.memsw.limit_in_bytes'), bytes);
       }
       const readOnly = sc['readOnlyRootFilesystem'] === true ? '1' : '0';
-      child = spawn('unshare', ['--mount', '--propagation', 'private', SANDBOX_SH, cgroup, mountToken ? stage : '', readOnly, String(uid), String(gid), '--', ...argv], {
+      // The kubelet's termination-message file: a writable file of the container's user,
+      // bind-mounted at terminationMessagePath, read back into the terminated state.
+      terminationFile = join(stage, 'termination-log');
+      await writeFile(terminationFile, '', { mode: 0o644 });
+      chownSync(terminationFile, uid, gid);
+      const terminationPath = String(c['terminationMessagePath'] ?? '/dev/termination-log');
+      child = spawn('unshare', ['--mount', '--propagation', 'private', SANDBOX_SH, cgroup, mountToken ? stage : '', readOnly, String(uid), String(gid), terminationFile, terminationPath, '--', ...argv], {
         cwd: c['workingDir'] ?? image.workingDir,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -297,6 +304,7 @@ export class Kubelet {
         // a straggler still in it: left for the kernel to free when it exits
       }
     }
+    const terminationMessage = terminationFile ? readFileSync(terminationFile, 'utf8').slice(0, 4096) : '';
     await rm(stage, { recursive: true, force: true });
     const finishedAt = nowTime();
     const reason = oomKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
@@ -306,7 +314,7 @@ export class Kubelet {
       phase: exitCode === 0 ? 'Succeeded' : 'Failed',
       conditions: conditions(pod, false, 'PodCompleted'),
       containerStatuses: [
-        { name: c['name'], image: c['image'], imageID: `local://${c['image']}`, containerID: `jobrunner://${meta.uid}`, ready: false, restartCount: 0, started: false, state: { terminated: { exitCode, reason, startedAt, finishedAt, containerID: `jobrunner://${meta.uid}` } } },
+        { name: c['name'], image: c['image'], imageID: `local://${c['image']}`, containerID: `jobrunner://${meta.uid}`, ready: false, restartCount: 0, started: false, state: { terminated: { exitCode, reason, ...(terminationMessage ? { message: terminationMessage } : {}), startedAt, finishedAt, containerID: `jobrunner://${meta.uid}` } } },
       ],
     });
   }

@@ -1,12 +1,14 @@
 #!/bin/sh
 # The kubelet's part of starting a container, run as root inside `unshare --mount` (a private
 # mount namespace: nothing here is visible outside, and it all goes when the process exits).
-#   sandbox.sh CGROUP_DIR SA_STAGE_DIR READ_ONLY_ROOT UID GID -- COMMAND...
+#   sandbox.sh CGROUP_DIR SA_STAGE_DIR READ_ONLY_ROOT UID GID TERMINATION_FILE TERMINATION_PATH -- COMMAND...
 # CGROUP_DIR: a cgroup v1 memory cgroup to join ("" for none). SA_STAGE_DIR: token, ca.crt and
 # namespace of the Pod's ServiceAccount. READ_ONLY_ROOT: 1 for securityContext.readOnlyRootFilesystem.
+# TERMINATION_FILE: the container's writable termination-message file, bind-mounted at
+# TERMINATION_PATH (terminationMessagePath) as the kubelet does ("" for none).
 set -eu
-cgroup=$1 stage=$2 ro=$3 uid=$4 gid=$5
-shift 5
+cgroup=$1 stage=$2 ro=$3 uid=$4 gid=$5 term_file=$6 term_path=$7
+shift 7
 [ "${1:-}" = "--" ] && shift
 [ -n "$cgroup" ] && echo $$ > "$cgroup/cgroup.procs"
 
@@ -18,6 +20,13 @@ mkdir -p "$sa"
 cp "$stage/token" "$stage/ca.crt" "$stage/namespace" "$sa/"
 chmod 0644 "$sa/token" "$sa/ca.crt" "$sa/namespace"
 mount -o remount,ro,nosuid,nodev /run
+
+# The mount point must exist; an empty file at that path (e.g. /dev/termination-log) is the only
+# trace outside this namespace, as on a node.
+if [ -n "$term_file" ]; then
+  [ -e "$term_path" ] || { mkdir -p "$(dirname "$term_path")"; : > "$term_path"; }
+  mount --bind "$term_file" "$term_path"
+fi
 
 # readOnlyRootFilesystem: every filesystem the container sees read-only, except the kernel's
 # (/proc, /sys, /dev), as a container's root and image layers are; remounts are per namespace.

@@ -138,8 +138,11 @@ describeWithToolchain('the operator’s path: helm and kubectl on the embedded c
       expect(get.stderr, `${o.kind}/${o.metadata.name}`).toMatch(/NotFound/);
     }
     expect((await kubectl('get', 'secrets', ...n, '-l', 'owner=helm', '-o', 'name')).stdout).toBe('');
-    // the manual Job went with its CronJob (garbage collection); the marker is no release object
-    expect((await kubectl('get', 'jobs', ...n, '-o', 'name')).stdout).toBe('');
+    // The manual Job went with its CronJob (garbage collection). Helm never deletes hook
+    // resources on uninstall: the last hook Job stays for its logs until its TTL removes it.
+    // The marker is no release object.
+    expect((await kubectl('get', 'jobs', ...n, '-o', 'name')).stdout).toBe(`job.batch/${RELEASE}\n`);
+    expect(Number((await kubectl('get', 'job', RELEASE, ...n, '-o', 'jsonpath={.spec.ttlSecondsAfterFinished}')).stdout)).toBeGreaterThan(0);
     expect((await kubectl('get', 'configmap', 'fleet-cleanup', ...n, '-o', 'jsonpath={.data.status}')).stdout).toBe('completed');
   });
 }, { timeout: 300_000 }); // each step waits on hook Pods (node start-up is seconds on a loaded 2-core machine)
