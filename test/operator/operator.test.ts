@@ -51,6 +51,9 @@ describeWithToolchain('the operator’s path: helm and kubectl on the embedded c
     expect(run).toMatchObject({ sandbox: 'namespace', uid: 65532, gid: 65532, readOnlyRoot: true, memoryLimitBytes: 256 * 2 ** 20 });
     const log = cluster.runner.log(NAMESPACE, run!.pod, 'fleet-cleanup');
     expect(log).toContain(`"server":"https://127.0.0.1:${new URL(cluster.server.url).port}"`);
+    // the summary is the container's termination message (what `kubectl describe pod` shows)
+    const pod = JSON.parse((await kubectl('get', 'pod', run!.pod, ...n, '-o', 'json')).stdout);
+    expect(pod.status.containerStatuses[0].state.terminated.message).toMatch(/^completed: jobs deleted \d+ /);
     // every request of the run came with the ServiceAccount's token (the in-cluster configuration)
     // (Helm's own delete of the finished hook Job is in the release namespace)
     const deletes = cluster.server.requests.list({ verb: 'delete', group: 'batch', resource: 'jobs' }).filter((r) => r.namespace !== NAMESPACE);
