@@ -107,7 +107,19 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
         rec.record('ociSecrets', 'kept', undefined, d.candidate.secrets.length);
       }
     } else if (deletions.length > 0 && watch) {
-      const sweeper = new Sweeper(ctx, pool, watch, rec);
+      // The watch alone lags by the events still on the wire: a Bundle acknowledged a moment ago
+      // may not be in it yet. Each delete is also checked against a fresh read of every Bundle
+      // and BundleDeployment (as the TTL controller re-reads before it deletes); a failed read
+      // stops the sweep like a broken watch.
+      const freshlyChecked = {
+        current: async () => {
+          const view = await watch.current();
+          const fresh = await mark();
+          if (!fresh.ok) throw new Error(`re-reading what is in use before a delete: ${fresh.cause}`);
+          return { has: (id: string) => view.has(id) || fresh.inUse.has(id) };
+        },
+      };
+      const sweeper = new Sweeper(ctx, pool, freshlyChecked, rec);
       ctx.progress?.track(`${PHASE} sweep`, rec.tally('ociArtifacts'), deletions.length);
       await sweeper.run(deletions, { concurrency });
       stop = sweeper.outcome();

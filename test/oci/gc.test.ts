@@ -4,7 +4,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { secretKeys, type SeededSecret } from '../fixtures/oci-objects.ts';
 import { describeWithTools } from '../registry/tools.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ago, BUNDLE_NS, CLUSTER_NS, credentialsIn, gcEnv, MIN, PREFIX, whenWatchStarts, type GcEnv } from './gc-env.ts';
 
 let env: GcEnv | undefined;
@@ -15,15 +14,6 @@ afterEach(async () => {
 
 const artifactAudits = (e: GcEnv, action: 'delete' | 'would-delete' | 'skip') => e.kube.audits(action).filter((l) => l.kind === 'OCIArtifact');
 const secretAudits = (e: GcEnv, action: 'delete' | 'would-delete' | 'skip') => e.kube.audits(action).filter((l) => l.kind === 'Secret');
-
-/**
- * The sweep judges each delete against its watched view: at most the watch events still on
- * the wire behind it (src/oci/in-use.ts). A change made while the registry answers is seen when
- * its watch event arrives before that answer does, as it does on loopback: hold the answer a
- * moment so the event is delivered first. (A change whose event is still on the wire when the
- * delete goes is the window the watch narrows but cannot close; the race test measures it.)
- */
-const eventOnTheWire = () => sleep(250);
 
 describeWithTools('OCI garbage collection against docker-registry', ['docker-registry', 'skopeo'], () => {
   it('deletes stale and orphaned artifacts with their secrets and keeps everything in use, young, or not Fleet\'s', async () => {
@@ -143,7 +133,6 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
         if (created || req.method !== 'HEAD' || !req.url?.includes(reused.contentsId)) return;
         created = true;
         await e.seeder.bundle(BUNDLE_NS, 'came-back', reused.contentsId);
-        await eventOnTheWire();
       },
     };
     await e.mark();
@@ -174,7 +163,6 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
         if (created || req.method !== 'DELETE') return;
         created = true;
         await e.seeder.bundle(BUNDLE_NS, 'came-back', reused.contentsId);
-        await eventOnTheWire();
       },
     };
 
