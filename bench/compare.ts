@@ -7,6 +7,7 @@
 // limit (the peers get no limit: they are measured, not judged) and a cpuacct group. Slow peers
 // are measured over a time window on the same state and reported as rates. Prints one table,
 // then the SIGTERM and time-budget stops. `node bench/compare.ts --help`.
+import { appendFileSync, closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import type { KubeObject } from '../test/apiserver/types.ts';
 import { gitJobObject, gitRepoObject, installFleetCrds, jobStatus, namespaceObject, type GitRepoRef } from '../test/fixtures/fleet-objects.ts';
 import { kubeConfigFromYaml } from '../test/fixtures/kube.ts';
 import { tool } from '../test/toolchain/index.ts';
+import { buildImage } from '../test/jobrunner/image.ts';
 import { Confined, cgroupsAvailable, type Limits, type Usage } from './cgroup.ts';
 
 const { values: args } = parseArgs({
@@ -32,6 +34,8 @@ const { values: args } = parseArgs({
     seats: { type: 'string', default: '64' },
     queue: { type: 'string', default: '64' },
     peers: { type: 'string', default: 'defaults,tuned,kubectl,fleet' },
+    /** A file that gets the job's stdout (its JSON log, and what flags such as --trace-gc print). */
+    'job-log': { type: 'string', default: '' },
     /** Extra node flags for the job's process, e.g. --cpu-prof. */
     'job-node-flags': { type: 'string', default: '' },
     /** Run the job under the chart's CPU limit too (its memory limit always applies). */
@@ -66,6 +70,9 @@ async function chartDefaults(): Promise<Chart> {
 }
 
 const chart = await chartDefaults();
+// The job as its image runs it: `node dist/main.js`, built from this checkout (cached per source state).
+const { image } = await buildImage();
+const jobEntrypoint = image.entrypoint.at(-1)!;
 const dir = await mkdtemp(join(tmpdir(), 'bench-compare-'));
 const server = new ApiServer({ port: 0, continueTtlMs: 300_000, rbac: false, flowControl: { seatsPerUser: Number(args.seats), queueLength: Number(args.queue) } });
 await server.listen();
@@ -105,10 +112,12 @@ function seed(count: number): void {
 // Latency on the work itself (lists and deletes of Jobs); marker and discovery requests are not slowed.
 let deletesSeen = 0;
 let firstDeleteAt: number | undefined;
+let lastDeleteAt: number | undefined;
 server.faults.add({ verb: 'list', resource: 'jobs', latencyMs });
 server.faults.add({ verb: 'delete', resource: 'jobs', latencyMs, before: () => {
   deletesSeen++;
   firstDeleteAt ??= performance.now();
+  lastDeleteAt = performance.now();
 } });
 
 interface Row {
@@ -118,6 +127,9 @@ interface Row {
   seconds: number;
   /** Measured over a window of deleting, not the whole run. */
   windowed: boolean;
+  /** From the start to the first delete, and the rate from the first delete to the last. */
+  firstDeleteS: number;
+  deletingRate: number;
   requests: number;
   connections: number;
   usage: Usage;
@@ -130,12 +142,17 @@ async function measure(peer: string, size: number, command: string, argv: string
   server.requests.reset();
   deletesSeen = 0;
   firstDeleteAt = undefined;
+  lastDeleteAt = undefined;
   const connectionsBefore = server.connectionCount;
   const started = performance.now();
-  const run = new Confined(peer.replace(/\W+/g, '-'), command, argv, options.limits, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
+  // stdout goes to a file, as a container's does (the runtime's log file): a pipe read by this
+  // process, which is also the API server, would slow the writer down with the server's load.
+  const stdoutPath = join(dir, `${peer.replace(/\W+/g, '-')}-${size}.stdout`);
+  const stdoutFd = openSync(stdoutPath, 'w');
+  const run = new Confined(peer.replace(/\W+/g, '-'), command, argv, options.limits, { stdio: ['ignore', stdoutFd, 'pipe'], cwd: repoRoot });
+  closeSync(stdoutFd);
   const stderr: string[] = [];
   createInterface({ input: run.child.stderr! }).on('line', (l) => stderr.push(l));
-  createInterface({ input: run.child.stdout! }).on('line', (l) => options.onLine?.(l));
   let windowEnd: { at: number; deletes: number } | undefined;
   const watcher = setInterval(() => {
     if (!options.windowed || firstDeleteAt === undefined || windowEnd) return;
@@ -147,23 +164,28 @@ async function measure(peer: string, size: number, command: string, argv: string
   const usage = await run.exited;
   clearInterval(watcher);
   const ended = performance.now();
+  const stdout = await readFile(stdoutPath, 'utf8');
+  if (args['job-log']) appendFileSync(args['job-log'], stdout);
+  for (const line of stdout.split('\n')) if (line) options.onLine?.(line);
   const deleted = server.requests.list({ verb: 'delete', resource: 'jobs' }).filter((r) => r.status === 200).length;
   if (!windowEnd && usage.exitCode !== 0) console.error(`  ${peer} exited ${usage.exitCode ?? usage.signal}: ${stderr.slice(-3).join(' | ')}`);
   const seconds = windowEnd ? (windowEnd.at - firstDeleteAt!) / 1000 : (ended - started) / 1000;
   return {
     peer, jobs: size, deleted: windowEnd ? windowEnd.deletes : deleted, seconds, windowed: windowEnd !== undefined,
+    firstDeleteS: firstDeleteAt === undefined ? NaN : (firstDeleteAt - started) / 1000,
+    deletingRate: firstDeleteAt === undefined || lastDeleteAt === undefined ? NaN : (deletesSeen - 1) / ((lastDeleteAt - firstDeleteAt) / 1000),
     requests: server.requests.count(), connections: server.connectionCount - connectionsBefore, usage, note: '',
   };
 }
 
 function jobArgs(runKey: string, extra: string[]): string[] {
   // The flags the chart's hook passes (helm-hook/templates/_helpers.tpl), OCI off: this is about Jobs.
-  return [...args['job-node-flags'].split(' ').filter(Boolean), join(repoRoot, 'src/main.ts'), `--kubeconfig=${kubeconfigPath}`, '--namespace=cattle-fleet-system', `--run-key=${runKey}`, '--force',
+  return [...args['job-node-flags'].split(' ').filter(Boolean), jobEntrypoint, `--kubeconfig=${kubeconfigPath}`, '--namespace=cattle-fleet-system', `--run-key=${runKey}`, '--force',
     `--time-budget=${chart.timeBudget}`, '--partial-ok', '--min-age=1h', '--keep-last=0', '--skip-oci', ...extra];
 }
 
 async function runJob(peer: string, size: number, extra: string[]): Promise<Row> {
-  let client: { concurrency?: { settled: number; peak: number; max: number }; throttled?: number } = {};
+  let client: { concurrency?: { settled: number; mean: number; peak: number; max: number }; throttled?: number } = {};
   let status = '';
   const row = await measure(peer, size, process.execPath, jobArgs(`${peer}-${size}`, extra), {
     limits: { memoryBytes: chart.memoryBytes, ...(args['cpu-limit'] ? { cpus: chart.cpus } : {}) }, windowed: false,
@@ -173,10 +195,10 @@ async function runJob(peer: string, size: number, extra: string[]): Promise<Row>
     },
   });
   const c = client.concurrency;
-  const rate = row.deleted / row.seconds;
-  // C/L: the requests in flight at the settled limit over the injected latency.
-  const efficiency = c ? rate / (c.settled / (latencyMs / 1000)) : NaN;
-  row.note = `${status}; limit settled ${c?.settled ?? '?'} (peak ${c?.peak ?? '?'}, max ${c?.max ?? '?'}), ${client.throttled ?? 0} 429s, ${(efficiency * 100).toFixed(0)}% of C/L`;
+  // C/L: the limit the run settled on (its mean over the run's answers) over the injected
+  // latency, against the rate while deleting (start-up and the first list are not in it).
+  const efficiency = c ? row.deletingRate / (c.mean / (latencyMs / 1000)) : NaN;
+  row.note = `${status}; first delete after ${row.firstDeleteS.toFixed(1)} s, then ${row.deletingRate.toFixed(0)}/s; limit ${c?.mean ?? '?'} on average (last ${c?.settled ?? '?'}, peak ${c?.peak ?? '?'}, max ${c?.max ?? '?'}), ${client.throttled ?? 0} 429s, ${(efficiency * 100).toFixed(0)}% of C/L`;
   return row;
 }
 

@@ -54,7 +54,7 @@ export function textStream(destination?: NodeJS.WritableStream): NodeJS.Writable
 }
 
 export function createLogger(options: LogOptions = {}): Logger {
-  const destination = options.format === 'text' ? textStream(options.destination) : (options.destination ?? pino.destination({ dest: 1, sync: true }));
+  const destination = options.format === 'text' ? textStream(options.destination) : jsonDestination(options.destination);
   return pino(
     {
       // No logger `name`: audit lines use `name` for the object's name, as kubectl does.
@@ -66,4 +66,31 @@ export function createLogger(options: LogOptions = {}): Logger {
     },
     destination,
   );
+}
+
+/**
+ * The process's stdout, written once per turn of the event loop. A write per audit line cost a
+ * system call and a wake-up of the reader each (a twentieth of the job's CPU at a thousand
+ * deletes a second); the lines of one turn (all the answers that came in together) now go out
+ * in one synchronous write at the end of that turn. Nothing waits for more lines, and what a
+ * turn left is written when the process exits.
+ */
+function jsonDestination(destination: NodeJS.WritableStream | undefined): NodeJS.WritableStream | { write(chunk: string): boolean } {
+  if (destination !== undefined && destination !== process.stdout) return destination;
+  const stdout = pino.destination({ dest: 1, sync: true });
+  let batch = '';
+  const flush = () => {
+    if (batch === '') return;
+    const lines = batch;
+    batch = '';
+    stdout.write(lines);
+  };
+  process.on('exit', flush);
+  return {
+    write(chunk: string): boolean {
+      if (batch === '') setImmediate(flush);
+      batch += chunk;
+      return true;
+    },
+  };
 }

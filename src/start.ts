@@ -10,7 +10,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
 try {
   const code = await cli(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, stop: stop.signal });
-  // Exit now: idle keep-alive sockets must not hold a finished run (the logger writes synchronously).
+  // Exit now: idle keep-alive sockets must not hold a finished run (the log's last lines are written on exit).
   process.exit(code);
 } catch (err) {
   // Only a bug lands here: keep the stack, it is what a bug report needs.

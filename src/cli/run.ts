@@ -127,7 +127,7 @@ async function runOnce(options: Options, io: CliIo): Promise<number> {
   const status = overallStatus(results);
   const cause = overallCause(results);
   const { limiter } = access;
-  logger.info({ requests: apiRequests(), concurrency: { settled: limiter.limit, peak: limiter.peakLimit, max: options.concurrency }, throttled: limiter.throttled }, 'API client');
+  logger.info({ requests: apiRequests(), concurrency: { settled: limiter.target, mean: Number(limiter.meanTarget.toFixed(1)), peak: limiter.peakLimit, max: options.concurrency }, throttled: limiter.throttled }, 'API client');
   logger.info({ status, cause, summary, dryRun: options.dryRun }, 'run finished');
 
   if (lock) {

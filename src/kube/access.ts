@@ -4,16 +4,13 @@ import {
   CustomObjectsApi,
   type KubeConfig,
   type ConfigurationOptions,
-  Observable,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
 } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { Abandoned, DEFAULT_BACKOFF, realClock, retrying, type Attempt, type BackoffPolicy, type Clock } from '../retry.ts';
 import { ConnectionPool } from './connections.ts';
 import { type KubeApiError, RequestAbandoned, describeOp, isRetryable, toKubeApiError, withoutUserinfo, type KubeOp } from './errors.ts';
 import { AdaptiveLimiter } from './throttle.ts';
+import { pooledTransport } from './transport.ts';
 
 export interface KubeAccessOptions {
   /** The most requests in flight; the limit adapts below it to what the server admits. */
@@ -145,16 +142,8 @@ export class KubeAccess {
     if (this.#ownsConnections) await this.connections.close();
   }
 
-  /** Per-request middleware: the shared connection pool, the request timeout, and the caller's stop (reads). */
+  /** Per request: sent on the shared connection pool, within the request timeout and the caller's stop (reads). */
   #requestOptions(signal: AbortSignal | undefined): ConfigurationOptions {
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const middleware: ObservableMiddleware = {
-      pre: (context: RequestContext) => {
-        context.setSignal(signal ? AbortSignal.any([timeout, signal]) : timeout);
-        return new Observable(this.connections.use(context).then(() => context));
-      },
-      post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
-    };
-    return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+    return { httpApi: pooledTransport(this.connections, { timeoutMs: this.#timeoutMs, signal }) };
   }
 }

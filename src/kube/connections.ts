@@ -1,4 +1,4 @@
-import type { KubeConfig, RequestContext } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { RequestOptions } from 'node:https';
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 
@@ -8,8 +8,8 @@ import { Agent, ProxyAgent, type Dispatcher } from 'undici';
  * client-node 2.0.1 builds a new undici Agent for every request (KubeConfig
  * applySecurityAuthentication → createDispatcher), so every request pays a TCP and TLS
  * handshake. This pool is built once, from the same dispatcher options client-node derives
- * from the kubeconfig (CA, client certificate and key, skip-verify, server name, proxy), and
- * each request's context is pointed at it after client-node has applied its credentials
+ * from the kubeconfig (CA, client certificate and key, skip-verify, server name, proxy);
+ * `transport.ts` sends every request through it after client-node has applied its credentials
  * (token, exec plugin, basic auth are still applied per request, exactly as before).
  */
 export class ConnectionPool {
@@ -23,11 +23,9 @@ export class ConnectionPool {
     this.#connections = options.connections;
   }
 
-  /** Points a request at the pool; client-node's own per-request agent is then never used. */
-  async use(context: RequestContext): Promise<void> {
-    this.#dispatcher ??= this.#build();
-    const dispatcher = await this.#dispatcher;
-    if (dispatcher) context.setDispatcher(dispatcher);
+  /** The pool's dispatcher; undefined for a SOCKS proxy, where client-node's own per-request dispatcher is used. */
+  dispatcher(): Promise<Dispatcher | undefined> {
+    return (this.#dispatcher ??= this.#build());
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 // How many API requests go at once. By default the limit adapts to what the server admits
 // (kube-apiserver's API Priority and Fairness protects it, not a client QPS): it grows while
-// latency holds and no 429 comes back, and shrinks multiplicatively on a 429 or rising latency.
+// latency holds and no 429 comes back, and shrinks multiplicatively on a 429 or rising latency:
+// it settles where the requests in flight are being served, not waiting in a queue.
 import { Abandoned, realClock, type Clock } from '../retry.ts';
 
 export interface LimiterOptions {
@@ -36,21 +37,25 @@ interface Waiter {
 /** Multiplicative decrease on congestion (TCP's 0.5 is harsh for a server that queues fairly). */
 const DECREASE = 0.7;
 /**
- * The limit grows only while recent latency stays within this factor of the baseline, or of
- * the longer-term average on a busy machine where the baseline is out of reach (plus slack) ...
+ * How many of the requests in flight may be waiting rather than being served (TCP Vegas's
+ * alpha and beta). By Little's law, `limit × (1 − baseline / recent latency)` of them are
+ * waiting: in the server's queue, or in ours when the job itself is the bottleneck. Below the
+ * low mark a higher limit would still buy throughput, so it grows; above the high mark more in
+ * flight only adds latency, so it shrinks; in between it holds.
  */
-const GROW_WITHIN = 2;
-const GROW_WITHIN_NORM = 1.25;
-/** ... and shrinks when recent latency jumps to this factor of the longer-term average. */
-const SHRINK_AT = 2;
-/** Slack for a fast local server, where a millisecond of jitter is already 100%. */
-const SLACK_MS = 5;
+const QUEUED_LOW = 2;
+const QUEUED_HIGH = 4;
 /** The baseline is the lowest latency of the last few windows, so it follows a server that changed. */
 const WINDOW = 200;
-const WINDOWS = 5;
-/** Smoothing of the recent (about 10 answers) and the longer-term (about 200 answers) latency. */
+const WINDOWS = 10;
+/**
+ * Latency measured at our own steady concurrency would drift up into the baseline and let the
+ * limit creep up with it. So every this many answers the limit is halved for two rounds of
+ * answers (BBR's ProbeRTT), and the windows see what an answer costs with less in flight.
+ */
+const PROBE_EVERY = 1000;
+/** Smoothing of the recent latency (about the last 10 answers). */
 const RECENT = 0.1;
-const LONGER = 0.005;
 
 export class AdaptiveLimiter {
   readonly #max: number;
@@ -64,13 +69,19 @@ export class AdaptiveLimiter {
   /** Until the first congestion signal the limit doubles per round trip; then it grows by one. */
   #slowStart = true;
   #recentMs: number | undefined;
-  #longerMs: number | undefined;
+  /** Answers since the last decrease: the queue a decrease drains is judged afresh. */
+  #sinceDecrease = 0;
   #windowMin = Infinity;
+  #answers = 0;
+  /** While `#answers` is below this, the limit is halved to measure the baseline afresh. */
+  #probeUntil = 0;
   #windowCount = 0;
   readonly #mins: number[] = [];
   /** Counters for the run's report. */
   throttled = 0;
   peakLimit: number;
+  #targetSum = 0;
+  #targetSamples = 0;
 
   constructor(options: LimiterOptions) {
     if (!(options.max >= 1)) throw new RangeError(`concurrency must be >= 1 (got ${options.max})`);
@@ -81,9 +92,20 @@ export class AdaptiveLimiter {
     this.#bucket = options.qps ? new RateCeiling(options.qps, options.burst ?? Math.max(1, options.qps), this.#clock) : undefined;
   }
 
-  /** The current limit (whole requests). */
+  /** The requests that may be in flight now (whole requests). */
   get limit(): number {
+    const target = Math.floor(this.#limit);
+    return this.#answers < this.#probeUntil ? Math.max(1, Math.floor(target / 2)) : target;
+  }
+
+  /** The limit the adaptation has reached, outside the short probes of the baseline. */
+  get target(): number {
     return Math.floor(this.#limit);
+  }
+
+  /** The target averaged over the answers so far: the concurrency the run settled on. */
+  get meanTarget(): number {
+    return this.#targetSamples === 0 ? this.target : this.#targetSum / this.#targetSamples;
   }
 
   get inFlight(): number {
@@ -160,13 +182,16 @@ export class AdaptiveLimiter {
       return;
     }
     if (feedback.latencyMs === undefined) return;
+    this.#targetSum += this.#limit;
+    this.#targetSamples++;
     const baseline = this.#observe(feedback.latencyMs);
-    const recent = this.#recentMs!;
-    // A jump against the longer-term average is queueing at the server: back off. A slow creep
-    // (a busy machine) only stops the growth, so a noisy but steady server is not starved.
-    if (recent > this.#longerMs! * SHRINK_AT + SLACK_MS) {
+    if (this.#answers % PROBE_EVERY === 0) this.#probeUntil = this.#answers + 2 * this.target;
+    if (this.#answers < this.#probeUntil) return;
+    const queued = this.#limit * (1 - baseline / this.#recentMs!);
+    // After a decrease, wait for half a limit of answers: the first ones still carry the queue it drains.
+    if (queued > QUEUED_HIGH && this.#sinceDecrease >= this.#limit / 2) {
       this.#decrease(epoch);
-    } else if (recent <= Math.max(baseline * GROW_WITHIN, this.#longerMs! * GROW_WITHIN_NORM) + SLACK_MS && saturated && this.#limit < this.#max) {
+    } else if (queued < QUEUED_LOW && saturated && this.#limit < this.#max) {
       this.#limit = Math.min(this.#max, this.#limit + (this.#slowStart ? 1 : 1 / this.#limit));
       this.peakLimit = Math.max(this.peakLimit, this.limit);
     }
@@ -177,14 +202,14 @@ export class AdaptiveLimiter {
     this.#epoch++;
     this.#slowStart = false;
     this.#limit = Math.max(1, this.#limit * DECREASE);
-    // The queueing that made latency rise drains at the lower limit; judge it afresh.
-    this.#recentMs = this.#longerMs;
+    this.#sinceDecrease = 0;
   }
 
   /** Feeds one latency sample; returns the baseline (the lowest latency of recent windows). */
   #observe(latencyMs: number): number {
+    this.#sinceDecrease++;
+    this.#answers++;
     this.#recentMs = this.#recentMs === undefined ? latencyMs : this.#recentMs * (1 - RECENT) + latencyMs * RECENT;
-    this.#longerMs = this.#longerMs === undefined ? latencyMs : this.#longerMs * (1 - LONGER) + latencyMs * LONGER;
     this.#windowMin = Math.min(this.#windowMin, latencyMs);
     if (++this.#windowCount >= WINDOW) {
       this.#mins.push(this.#windowMin);

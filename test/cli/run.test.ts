@@ -148,6 +148,30 @@ describe('fleet-cleanup as a process', () => {
   });
 });
 
+describe('fleet-cleanup as a process: the audit trail on stdout', () => {
+  it('writes one whole audit line per Job it deleted, also when SIGTERM ends the run mid-way', async () => {
+    const s = await scenario(200);
+    let deletesAnswered = 0;
+    const child = spawn(process.execPath, [MAIN, ...s.args('--kubeconfig', cluster.kubeconfigPath, '--concurrency', '4')], { env: { PATH: process.env.PATH ?? '' } });
+    onTestFinished(() => void child.kill('SIGKILL'));
+    // Slow deletes, and the signal once 60 have gone: the run stops with lines still being written.
+    cluster.server.faults.add({ verb: 'delete', resource: 'jobs', namespace: s.jobNs, latencyMs: 5, before: () => {
+      if (++deletesAnswered === 60) child.kill('SIGTERM');
+    } });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(1);
+    const logged = lines(stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const deleted = cluster.server.requests.list({ verb: 'delete', resource: 'jobs' }).filter((r) => r.namespace === s.jobNs && r.status === 200).length;
+    expect(deleted).toBeGreaterThanOrEqual(60);
+    expect(deleted).toBeLessThan(200);
+    expect(logged.filter((l) => l.audit === true && l.action === 'delete')).toHaveLength(deleted);
+    expect(200 - (await s.jobCount())).toBe(deleted);
+    expect(logged.at(-1)).toMatchObject({ msg: 'run finished', status: 'partial' });
+  });
+});
+
 describeWithTools('fleet-cleanup as a process: the OCI flags against docker-registry', ['docker-registry', 'skopeo'], () => {
   let env: GcEnv | undefined;
   afterEach(async () => {

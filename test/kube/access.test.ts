@@ -31,7 +31,7 @@ let server: ReturnType<typeof createServer>;
 let url: string;
 const logLines: Array<Record<string, unknown>> = [];
 
-function accessFor(serverUrl: string, retries = 3): KubeAccess {
+function accessFor(serverUrl: string, retries = 3, requestTimeoutMs = 2000): KubeAccess {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     // client-node refuses plain http unless TLS verification is explicitly off.
@@ -47,7 +47,7 @@ function accessFor(serverUrl: string, retries = 3): KubeAccess {
     },
   });
   return new KubeAccess(kc, {
-    qps: 1000, burst: 1000, concurrency: 4, retries, requestTimeoutMs: 2000, backoffBaseMs: 1, backoffMaxMs: 5,
+    qps: 1000, burst: 1000, concurrency: 4, retries, requestTimeoutMs, backoffBaseMs: 1, backoffMaxMs: 5,
     logger: createLogger({ destination }),
   });
 }
@@ -158,6 +158,28 @@ describe('KubeAccess', () => {
       expect(await pending).toBeInstanceOf(RequestAbandoned);
       // Well inside the 2 s request timeout: the abort, not the timeout, ended it.
       expect(performance.now() - started).toBeLessThan(1500);
+      await access.close();
+    } finally {
+      hung.closeAllConnections();
+      hung.close();
+    }
+  });
+
+  it('gives up on a request the server never answers after the request timeout, and retries it', async () => {
+    let received = 0;
+    const hung = createServer(() => { received++; });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    try {
+      const access = accessFor(`http://127.0.0.1:${(hung.address() as AddressInfo).port}`, 1, 300);
+      const started = performance.now();
+      const err = (await access.call(op, (o) => access.core.readNamespacedConfigMap({ name: 'hang', namespace: 'ns' }, o)).catch((e: unknown) => e)) as KubeApiError;
+      const elapsed = performance.now() - started;
+      expect(err).toBeInstanceOf(KubeApiError);
+      expect(err.message).toBe('get configmaps ns/cm: Timeout: The operation was aborted due to timeout (gave up after 2 attempts)');
+      expect(received).toBe(2);
+      // Two attempts of 300 ms each: not sooner, and not the minutes a missing timeout would take.
+      expect(elapsed).toBeGreaterThanOrEqual(600);
+      expect(elapsed).toBeLessThan(3000);
       await access.close();
     } finally {
       hung.closeAllConnections();

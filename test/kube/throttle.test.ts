@@ -48,6 +48,24 @@ describe('AdaptiveLimiter', () => {
     expect(limiter.limit).toBeLessThan(before);
   });
 
+  it('settles where the requests in flight are served, not queued, on a server that answers 1000/s', async () => {
+    // A server (or a client) that serves 1000 requests a second, 10 ms each at best: with L in
+    // flight an answer takes max(10, L) ms. More than 10 in flight only queue.
+    const limiter = new AdaptiveLimiter({ max: 64, initial: 8 });
+    const settled: number[] = [];
+    for (let r = 0; r < 300; r++) {
+      const inFlight = limiter.limit;
+      await rounds(limiter, 1, Math.max(10, inFlight));
+      if (r >= 200) settled.push(limiter.target);
+    }
+    // Throughput min(1000, L/10ms) over C/L: at most 14 in flight keeps it at 70% or more, and at
+    // least 9 keeps 90% of what the server can do. Probes of the baseline (half the limit for two
+    // rounds every 1000 answers) keep our own queue out of it, so the limit does not creep up.
+    expect(Math.max(...settled)).toBeLessThanOrEqual(14);
+    expect(Math.min(...settled)).toBeGreaterThanOrEqual(9);
+    expect(limiter.peakLimit).toBeLessThan(64);
+  });
+
   it('lets a request asked for first (a list) go ahead of the queued ones', async () => {
     const limiter = new AdaptiveLimiter({ max: 1, initial: 1 });
     const held = await limiter.acquire();
