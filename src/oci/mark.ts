@@ -72,7 +72,7 @@ export async function markInUse(access: KubeAccess, options: MarkOptions): Promi
     });
   } catch (err) {
     if (err === BUDGET_SPENT || err instanceof RequestAbandoned) return spent();
-    if (!isNotFound(err)) return failed(err);
+    if (!isNotFound(err)) return listFailed(err);
     bundlesServed = false;
   }
   try {
@@ -85,7 +85,7 @@ export async function markInUse(access: KubeAccess, options: MarkOptions): Promi
     if (isNotFound(err) && !bundlesServed) {
       return { ok: false, outcome: 'skipped', cause: 'Fleet CRDs not installed (bundles and bundledeployments.fleet.cattle.io are not served)' };
     }
-    return failed(err);
+    return listFailed(err);
   }
   if (!bundlesServed) return { ok: false, outcome: 'failed', cause: 'bundles.fleet.cattle.io is not served while bundledeployments is: cannot tell which artifacts are in use' };
   // An empty last list yields no page to check after: a budget spent meanwhile is caught here.
@@ -118,7 +118,8 @@ async function eachObject(access: KubeAccess, kind: FleetKind, options: MarkOpti
   return resourceVersion ?? '';
 }
 
-function failed(err: unknown): MarkResult {
+/** A list that failed: `partial` when the server kept refusing for overload, else `failed`. */
+function listFailed(err: unknown): MarkResult {
   const overloaded = overloadStop(err);
   if (overloaded) return { ok: false, ...overloaded };
   return { ok: false, outcome: 'failed', cause: `cannot tell which artifacts are in use: ${messageOf(err)}` };
