@@ -1,6 +1,8 @@
 import { audit, type AuditRecord } from './audit.ts';
 import type { Options } from './cli/options.ts';
 import type { KubeAccess } from './kube/access.ts';
+import { isRetryable, KubeApiError } from './kube/errors.ts';
+import { messageOf } from './error-text.ts';
 import type { Logger } from './log.ts';
 import type { RunEvents } from './events/recorder.ts';
 import type { ProgressTracker } from './progress/progress.ts';
@@ -62,9 +64,9 @@ export interface Phase {
 
 /**
  * How a phase ended. `partial`: it stopped short for a reason outside the cluster's state
- * (time budget spent, registry unreachable, some deletes failed) and a later run finishes
- * the work. `failed`: it could not judge safely (a list failed or was forbidden), so it
- * deleted nothing from that point on.
+ * (time budget spent, registry unreachable, an overloaded API server, some deletes failed) and
+ * a later run finishes the work. `failed`: it could not judge safely for a reason a retry
+ * cannot cure (a read forbidden, a CRD missing), so it deleted nothing from that point on.
  */
 export type PhaseOutcome = 'completed' | 'partial' | 'failed' | 'skipped';
 
@@ -102,10 +104,30 @@ export interface PhaseStop {
   cause: string;
 }
 
+/** A stop that has to cross a call boundary (the sweep's in-use view could not be had): how the phase ends, and why. */
+export class PhaseStopped extends Error {
+  override readonly name: string = 'PhaseStopped';
+  readonly stop: PhaseStop;
+  constructor(stop: PhaseStop) {
+    super(stop.cause);
+    this.stop = stop;
+  }
+}
+
 /** `time budget spent` for the run's own timeout; a reason given on purpose (lock lost, signal) is kept. */
 export function budgetStop(budget: AbortSignal): PhaseStop {
   const reason: unknown = budget.reason;
   const generic = reason instanceof Error && (reason.name === 'AbortError' || reason.name === 'TimeoutError');
   const cause = typeof reason === 'string' ? reason : reason instanceof Error && !generic ? reason.message : 'time budget spent';
   return { outcome: 'partial', cause };
+}
+
+/**
+ * A read the API server kept refusing (429, 5xx, no answer) after every retry: overload is not
+ * the upgrade's fault, so the phase ends `partial` and the next run continues. Undefined for
+ * anything else (403, 401, 404: `failed` is for what a retry cannot cure).
+ */
+export function overloadStop(err: unknown): PhaseStop | undefined {
+  if (!(err instanceof KubeApiError) || !isRetryable(err)) return undefined;
+  return { outcome: 'partial', cause: `the API server is overloaded or unreachable: ${messageOf(err)}` };
 }

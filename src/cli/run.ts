@@ -17,6 +17,7 @@ import { formatDuration } from './duration.ts';
 import type { Options } from './options.ts';
 import { summaryLine } from './report.ts';
 import { messageOf } from '../error-text.ts';
+import type { Clock } from '../retry.ts';
 
 /** Where the run talks: JSON log lines to `stdout`, one readable line per event to `stderr`. */
 export interface CliIo {
@@ -29,6 +30,8 @@ export interface CliIo {
   podNamespace?: () => string | undefined;
   /** The clock of the progress lines; tests drive it. */
   progressClock?: ProgressClock;
+  /** The API client's clock (retry backoff, Retry-After, rate ceiling); tests make its waits instant. */
+  clock?: Clock;
 }
 
 export const EXIT_OK = 0;
@@ -84,6 +87,7 @@ async function runOnce(options: Options, io: CliIo): Promise<number> {
   const clientOptions = {
     ...(options.qps !== undefined ? { qps: options.qps, burst: options.burst ?? options.qps } : {}),
     retries: options.retries, requestTimeoutMs: options.requestTimeoutMs, logger, connections,
+    ...(io.clock ? { clock: io.clock } : {}),
   };
   const access = new KubeAccess(kubeConfig, { ...clientOptions, concurrency: options.concurrency });
   // The lock has its own limit so that its heartbeat never queues behind a phase's deletes.

@@ -1,9 +1,9 @@
 // Phase 1 of the job: delete the finished Jobs that Fleet's gitops controller leaves behind.
 import type { V1Job } from '@kubernetes/client-node';
 import { ConditionalDeleter, judged } from '../kube/conditional-delete.ts';
-import { isRetryable, KubeApiError, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
+import { RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { listInPages } from '../kube/pager.ts';
-import { budgetStop, Recorder, type Phase, type PhaseResult, type PhaseStop, type RunContext } from '../phase.ts';
+import { budgetStop, overloadStop, Recorder, type Phase, type PhaseResult, type PhaseStop, type RunContext } from '../phase.ts';
 import { describeGitRepo, judgeJob, Retention, type JobPolicy, type Verdict } from './select.ts';
 import { messageOf } from '../error-text.ts';
 
@@ -128,13 +128,11 @@ function jobSources(ctx: RunContext, options: GitJobOptions): JobSource[] {
 
 /**
  * A list that failed: nothing more is judged. A list the budget stopped is `partial`, and so
- * is one the server kept refusing (429, 5xx, no answer) after every retry: overload is not the
- * upgrade's fault, and the next run continues. `failed` is for what retrying cannot cure (RBAC).
+ * is one the server kept refusing (overloadStop); `failed` is for what retrying cannot cure (RBAC).
  */
 function listStop(err: unknown, budget: AbortSignal): PhaseStop {
   if (err instanceof RequestAbandoned) return budgetStop(budget);
-  if (err instanceof KubeApiError && isRetryable(err)) return { outcome: 'partial', cause: `the API server is overloaded or unreachable: ${messageOf(err)}` };
-  return { outcome: 'failed', cause: messageOf(err) };
+  return overloadStop(err) ?? { outcome: 'failed', cause: messageOf(err) };
 }
 
 type JudgedJob = { job: V1Job; verdict: Verdict };

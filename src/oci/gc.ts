@@ -1,7 +1,7 @@
 // Phase 2 of the job: garbage-collect Fleet's OCI bundle storage. Mark what is in use, find
 // candidates (stale per-bundle secrets, orphans in the registries' catalogs), plan with a grace
 // period and a mass-delete brake, then sweep after a fresh re-check. Any doubt keeps the artifact.
-import { budgetStop, Recorder, type Phase, type PhaseOutcome, type PhaseResult, type PhaseStop, type RunContext } from '../phase.ts';
+import { budgetStop, overloadStop, PhaseStopped, Recorder, type Phase, type PhaseOutcome, type PhaseResult, type PhaseStop, type RunContext } from '../phase.ts';
 import { addCatalogOrphans, anyStorageSecret, collectSecretCandidates, type CandidateSet } from './candidates.ts';
 import { markInUse } from './mark.ts';
 import { judgeCandidates, type Judgement, type KeepReason } from './plan.ts';
@@ -42,12 +42,16 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     ...(cause ? { cause } : {}),
     tallies: outcome === 'skipped' ? {} : rec.tallies,
   });
+  const secretListFailed = (err: unknown): PhaseResult => {
+    const stop = overloadStop(err) ?? { outcome: 'failed', cause: `cannot list OCI storage secrets: ${messageOf(err)}` };
+    return result(stop.outcome, stop.cause);
+  };
   const mark = () => markInUse(access, { pageSize: options.pageSize, logger, budget: ctx.budget });
 
   try {
     if (!(await anyStorageSecret(access, { logger }))) return result('skipped', 'no OCI storage secret in any namespace');
   } catch (err) {
-    return result('failed', `cannot list OCI storage secrets: ${messageOf(err)}`);
+    return secretListFailed(err);
   }
   const marked = await mark();
   if (!marked.ok) return result(marked.outcome, marked.cause);
@@ -72,7 +76,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     try {
       set = await collectSecretCandidates(access, inUse, pool, { pageSize: options.pageSize, logger });
     } catch (err) {
-      return result('failed', `cannot list OCI storage secrets: ${messageOf(err)}`);
+      return secretListFailed(err);
     }
     rec.record('ociSecrets', 'kept', undefined, set.secretsKept);
     rec.record('ociArtifacts', 'kept', undefined, set.held.size);
@@ -110,12 +114,12 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
       // The watch alone lags by the events still on the wire: a Bundle acknowledged a moment ago
       // may not be in it yet. Each delete is also checked against a fresh read of every Bundle
       // and BundleDeployment (as the TTL controller re-reads before it deletes); a failed read
-      // stops the sweep like a broken watch.
+      // stops the sweep like a broken watch (`partial` when the server was overloaded).
       const freshlyChecked = {
         current: async () => {
           const view = await watch.current();
           const fresh = await mark();
-          if (!fresh.ok) throw new Error(`re-reading what is in use before a delete: ${fresh.cause}`);
+          if (!fresh.ok) throw new PhaseStopped({ outcome: fresh.outcome === 'partial' ? 'partial' : 'failed', cause: `re-reading what is in use before a delete: ${fresh.cause}` });
           return { has: (id: string) => view.has(id) || fresh.inUse.has(id) };
         },
       };

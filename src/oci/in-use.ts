@@ -6,7 +6,8 @@
 // deleted without a current view.
 import { Watch } from '@kubernetes/client-node';
 import type { KubeAccess } from '../kube/access.ts';
-import { describeOp } from '../kube/errors.ts';
+import { describeOp, isRetryable, KubeApiError, toKubeApiError, type KubeOp } from '../kube/errors.ts';
+import { PhaseStopped } from '../phase.ts';
 import { messageOf } from '../error-text.ts';
 import type { Logger } from '../log.ts';
 import { FLEET_GROUP, idsNamedBy } from './rules.ts';
@@ -59,6 +60,12 @@ function watchFailure(err: unknown): string {
   return typeof code === 'number' ? `${code} ${messageOf(err)}: refused` : messageOf(err);
 }
 
+/** A watch refused for overload (429, 5xx) or left without an answer: the server's trouble, not the chart's. */
+function watchOverloaded(op: KubeOp, err: unknown): boolean {
+  const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
+  return isRetryable(typeof code === 'number' ? new KubeApiError(op, code, '', '') : toKubeApiError(op, err));
+}
+
 const objectKey = (kind: FleetKind, o: FleetObject) => `${kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
 /** What the sweep asks before each delete; throws when the view cannot be trusted any more. */
@@ -66,7 +73,8 @@ export interface InUseSource {
   current(): Promise<{ has(id: string): boolean }>;
 }
 
-export class WatchBroken extends Error {
+/** The view stopped being current: the sweep stops, `partial` when the server was overloaded, else `failed`. */
+export class WatchBroken extends PhaseStopped {
   override readonly name = 'WatchBroken';
 }
 
@@ -86,7 +94,7 @@ export class InUseWatch implements InUseSource {
   readonly #watch: Watch;
   readonly #options: WatchOptions;
   readonly #controllers = new Set<AbortController>();
-  #broken: string | undefined;
+  #broken: WatchBroken | undefined;
   #closed = false;
   /** Watches being (re)opened: the view is not current until they answer. */
   readonly #opening = new Set<Promise<void>>();
@@ -104,14 +112,14 @@ export class InUseWatch implements InUseSource {
 
   /** Why the view stopped being current, once it has. */
   get broken(): string | undefined {
-    return this.#broken;
+    return this.#broken?.message;
   }
 
   async current(): Promise<InUseView> {
     // Events already received are applied before the view is read.
     await new Promise((resolve) => setImmediate(resolve));
     while (this.#opening.size > 0 && !this.#broken) await Promise.all(this.#opening);
-    if (this.#broken) throw new WatchBroken(this.#broken);
+    if (this.#broken) throw this.#broken;
     return this.#view;
   }
 
@@ -125,9 +133,9 @@ export class InUseWatch implements InUseSource {
     return this.#options.timeoutSeconds ?? 20;
   }
 
-  #break(cause: string): void {
+  #break(cause: string, overloaded = false): void {
     if (this.#closed || this.#broken) return;
-    this.#broken = cause;
+    this.#broken = new WatchBroken({ outcome: overloaded ? 'partial' : 'failed', cause });
     this.#options.logger.warn({ phase: 'oci' }, cause);
     this.close();
   }
@@ -137,7 +145,8 @@ export class InUseWatch implements InUseSource {
     let version = resourceVersion;
     const openedAt = performance.now();
     const path = `/apis/${FLEET_GROUP}/${FLEET_VERSION}/${plural}`;
-    const what = describeOp({ verb: 'watch', resource: `${plural}.${FLEET_GROUP}` });
+    const op: KubeOp = { verb: 'watch', resource: `${plural}.${FLEET_GROUP}` };
+    const what = describeOp(op);
     const notCurrent = 'the view of what is in use is not current, nothing more deleted';
     let controller: AbortController | undefined;
     const onEvent = (type: string, object: FleetObject & { code?: number; reason?: string; message?: string }) => {
@@ -154,7 +163,7 @@ export class InUseWatch implements InUseSource {
       if (controller) this.#controllers.delete(controller);
       if (this.#closed || this.#broken) return;
       if (err) {
-        this.#break(`${what}: ${watchFailure(err)}; ${notCurrent}`);
+        this.#break(`${what}: ${watchFailure(err)}; ${notCurrent}`, watchOverloaded(op, err));
         return;
       }
       // The server ends a watch at the timeoutSeconds asked for: open it again from where it was.
@@ -167,7 +176,7 @@ export class InUseWatch implements InUseSource {
         controller = c;
         if (this.#closed) c.abort();
         else this.#controllers.add(c);
-      }, (err: unknown) => this.#break(`${what}: ${watchFailure(err)}; ${notCurrent}`))
+      }, (err: unknown) => this.#break(`${what}: ${watchFailure(err)}; ${notCurrent}`, watchOverloaded(op, err)))
       .finally(() => this.#opening.delete(opening));
     this.#opening.add(opening);
   }

@@ -6,7 +6,7 @@ import type { KubeAccess } from '../kube/access.ts';
 import { isNotFound, RequestAbandoned, type KubeOp } from '../kube/errors.ts';
 import { listInPages, type ListPage } from '../kube/pager.ts';
 import type { Logger } from '../log.ts';
-import { budgetStop } from '../phase.ts';
+import { budgetStop, overloadStop } from '../phase.ts';
 import { messageOf } from '../error-text.ts';
 import { FLEET_VERSION, InUseView, PLURAL, type FleetKind } from './in-use.ts';
 import { FLEET_GROUP, idsNamedBy } from './rules.ts';
@@ -56,7 +56,8 @@ export interface MarkOptions {
 /**
  * Lists Bundles and BundleDeployments in all namespaces. Both CRDs absent: `skipped` (no Fleet
  * here). Any other failure, one CRD missing, or the budget spent: not ok, and nothing may be
- * swept on the strength of an incomplete set.
+ * swept on the strength of an incomplete set. A list the server kept refusing (overload) is
+ * `partial`, anything else `failed`.
  */
 export async function markInUse(access: KubeAccess, options: MarkOptions): Promise<MarkResult> {
   const inUse = new InUseSet();
@@ -71,7 +72,7 @@ export async function markInUse(access: KubeAccess, options: MarkOptions): Promi
     });
   } catch (err) {
     if (err === BUDGET_SPENT || err instanceof RequestAbandoned) return spent();
-    if (!isNotFound(err)) return failed(err);
+    if (!isNotFound(err)) return listFailed(err);
     bundlesServed = false;
   }
   try {
@@ -84,7 +85,7 @@ export async function markInUse(access: KubeAccess, options: MarkOptions): Promi
     if (isNotFound(err) && !bundlesServed) {
       return { ok: false, outcome: 'skipped', cause: 'Fleet CRDs not installed (bundles and bundledeployments.fleet.cattle.io are not served)' };
     }
-    return failed(err);
+    return listFailed(err);
   }
   if (!bundlesServed) return { ok: false, outcome: 'failed', cause: 'bundles.fleet.cattle.io is not served while bundledeployments is: cannot tell which artifacts are in use' };
   // An empty last list yields no page to check after: a budget spent meanwhile is caught here.
@@ -117,7 +118,9 @@ async function eachObject(access: KubeAccess, kind: FleetKind, options: MarkOpti
   return resourceVersion ?? '';
 }
 
-function failed(err: unknown): MarkResult {
-  const message = messageOf(err);
-  return { ok: false, outcome: 'failed', cause: `cannot tell which artifacts are in use: ${message}` };
+/** A list that failed: `partial` when the server kept refusing for overload, else `failed`. */
+function listFailed(err: unknown): MarkResult {
+  const overloaded = overloadStop(err);
+  if (overloaded) return { ok: false, ...overloaded };
+  return { ok: false, outcome: 'failed', cause: `cannot tell which artifacts are in use: ${messageOf(err)}` };
 }

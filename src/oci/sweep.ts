@@ -6,7 +6,7 @@
 import pLimit from 'p-limit';
 import { formatAge } from '../audit.ts';
 import { ConditionalDeleter } from '../kube/conditional-delete.ts';
-import { budgetStop, type PhaseStop, type Recorder, type RunContext } from '../phase.ts';
+import { budgetStop, PhaseStopped, type PhaseStop, type Recorder, type RunContext } from '../phase.ts';
 import type { SecretRef } from './candidates.ts';
 import type { InUseSource } from './in-use.ts';
 import type { Judgement } from './plan.ts';
@@ -143,7 +143,7 @@ export class Sweeper {
     try {
       view = await this.#inUse.current();
     } catch (err) {
-      this.#stop ??= { outcome: 'failed', cause: messageOf(err) };
+      this.#stop ??= err instanceof PhaseStopped ? err.stop : { outcome: 'failed', cause: messageOf(err) };
       return 'stop';
     }
     // The budget or the lock may have gone meanwhile.

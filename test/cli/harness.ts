@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { BatchV1Api, CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
 import { cli } from '../../src/cli/cli.ts';
+import type { CliIo } from '../../src/cli/run.ts';
 import { startApiServer, type TestApiServer } from '../apiserver/index.ts';
 import { FleetSeeder, installFleetCrds } from '../fixtures/fleet-objects.ts';
 import { kubeConfigFromYaml, type LogLine } from '../fixtures/kube.ts';
@@ -30,8 +31,8 @@ function result(code: number, stdout: string, stderr: string): CliRun {
   return { code, stderr, lines, audits: (action) => lines.filter((l) => l.audit === true && l.action === action) };
 }
 
-/** `env` replaces the environment: nothing of the test runner's (KUBECONFIG, ...) leaks in. */
-export async function runInProcess(args: string[], env: Record<string, string> = {}, stop?: AbortSignal): Promise<CliRun> {
+/** `env` replaces the environment: nothing of the test runner's (KUBECONFIG, ...) leaks in. `io`: a stop signal, the API client's clock. */
+export async function runInProcess(args: string[], env: Record<string, string> = {}, io: Pick<CliIo, 'stop' | 'clock'> = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const sink = (append: (text: string) => void) =>
@@ -41,14 +42,14 @@ export async function runInProcess(args: string[], env: Record<string, string> =
         done();
       },
     });
-  const io = {
+  const cliIo: CliIo = {
     env,
     stdout: sink((t) => (stdout += t)),
     stderr: { write: (t: string) => (stderr += t) },
     podNamespace: () => undefined,
-    ...(stop ? { stop } : {}),
+    ...io,
   };
-  const code = await cli(args, io);
+  const code = await cli(args, cliIo);
   return result(code, stdout, stderr);
 }
 

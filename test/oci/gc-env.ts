@@ -3,6 +3,7 @@
 // way Fleet leaves them (in use, stale with secrets, orphaned) and check what is left.
 import { expect } from 'vitest';
 import { collectOciGarbage, type OciOptions } from '../../src/oci/gc.ts';
+import type { KubeAccessOptions } from '../../src/kube/access.ts';
 import type { PhaseResult, RunContext } from '../../src/phase.ts';
 import { startApiServer, type StartOptions, type TestApiServer } from '../apiserver/index.ts';
 import { installFleetCrds } from '../fixtures/fleet-objects.ts';
@@ -84,6 +85,8 @@ export interface EnvOptions {
   connectionSecret?: boolean;
   /** The secrets reach the registry through a plain-http proxy (`env.proxy`) that tests can make hostile. */
   proxy?: boolean;
+  /** The phase's API client (e.g. an instant clock for retry storms). */
+  client?: Partial<KubeAccessOptions>;
 }
 
 let counter = 0;
@@ -92,7 +95,7 @@ export async function gcEnv(options: EnvOptions = {}): Promise<GcEnv> {
   const server = await startApiServer(options.api);
   let registry: TestRegistry | undefined;
   try {
-    const kube = testKube(server.kubeconfig());
+    const kube = testKube(server.kubeconfig(), options.client);
     if (options.crds !== false) await installFleetCrds(kube.kubeConfig);
     const seeder = new OciSeeder(kube.kubeConfig);
     for (const ns of [BUNDLE_NS, ...CLUSTER_NS]) await seeder.namespace(ns);

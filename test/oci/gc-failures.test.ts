@@ -131,6 +131,28 @@ describeWithTools('OCI garbage collection when things go wrong', ['docker-regist
     expect(result.tallies.ociSecrets).toMatchObject({ deleted: 1 });
   });
 
+  it('budget spent while the sweep re-reads what is in use: partial (the next run continues), nothing deleted', async () => {
+    env = await gcEnv();
+    await env.artifacts(2, { use: 'bundle' });
+    const stale = await env.artifacts(2, { use: 'none' });
+    const e = env;
+    const budget = new AbortController();
+    // The mark's Bundle list passes; the next one is the sweep's fresh read before the first delete: the budget runs out while it is out.
+    let rereads: { readonly hits: number } | undefined;
+    e.server.faults.add({
+      verb: 'list', group: 'fleet.cattle.io', resource: 'bundledeployments', times: 1,
+      before: () => void (rereads = e.server.faults.add({ verb: 'list', group: 'fleet.cattle.io', resource: 'bundles', times: 1, before: () => budget.abort() })),
+    });
+    await e.mark();
+
+    const result = await e.run({ registryConcurrency: 1, allowMassDelete: true }, { budget: budget.signal });
+
+    expect(rereads?.hits).toBe(1);
+    expect(result.outcome).toBe('partial');
+    expect(result.cause).toMatch(/^re-reading what is in use before a delete: time budget spent while listing what is in use/);
+    await expectNothingDeleted(e, ...stale);
+  });
+
   it('malformed secrets: one warning naming the secret and the key; it and its artifact are kept, the rest goes on', async () => {
     env = await gcEnv();
     await env.artifact({ use: 'bundle' });
