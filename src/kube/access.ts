@@ -3,6 +3,7 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
+  type AuthMethods,
   type ConfigurationOptions,
 } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
@@ -10,7 +11,7 @@ import { Abandoned, DEFAULT_BACKOFF, realClock, retrying, type Attempt, type Bac
 import { ConnectionPool } from './connections.ts';
 import { type KubeApiError, RequestAbandoned, describeOp, isRetryable, toKubeApiError, withoutUserinfo, type KubeOp } from './errors.ts';
 import { AdaptiveLimiter } from './throttle.ts';
-import { pooledTransport } from './transport.ts';
+import { credentialsOnly, pooledTransport } from './transport.ts';
 
 export interface KubeAccessOptions {
   /** The most requests in flight; the limit adapts below it to what the server admits. */
@@ -60,6 +61,8 @@ export class KubeAccess {
   readonly #logger: Logger;
   readonly #backoff: BackoffPolicy;
   readonly #clock: Clock;
+  /** Credentials without the TLS material and dispatcher client-node builds per request; undefined behind a SOCKS proxy. */
+  readonly #credentials: AuthMethods | undefined;
   /** Requests sent, retries included: the job reports them per deleted object. */
   requestCount = 0;
 
@@ -76,6 +79,8 @@ export class KubeAccess {
       ...(options.initialConcurrency !== undefined ? { initial: options.initialConcurrency } : {}),
       ...(options.qps ? { qps: options.qps, burst: options.burst ?? options.qps } : {}),
     });
+    const credentials = kubeConfig.getCurrentCluster()?.proxyUrl?.startsWith('socks') ? undefined : credentialsOnly(kubeConfig);
+    this.#credentials = credentials ? { default: credentials } : undefined;
     this.#ownsConnections = options.connections === undefined;
     this.connections = options.connections ?? new ConnectionPool(kubeConfig, { connections: options.concurrency + 2 });
     this.#retries = options.retries;
@@ -144,6 +149,7 @@ export class KubeAccess {
 
   /** Per request: sent on the shared connection pool, within the request timeout and the caller's stop (reads). */
   #requestOptions(signal: AbortSignal | undefined): ConfigurationOptions {
-    return { httpApi: pooledTransport(this.connections, { timeoutMs: this.#timeoutMs, signal }) };
+    const httpApi = pooledTransport(this.connections, { timeoutMs: this.#timeoutMs, signal });
+    return this.#credentials ? { httpApi, authMethods: this.#credentials } : { httpApi };
   }
 }

@@ -5,7 +5,7 @@
 // a fifth of the job's CPU and most of its garbage. The API classes, their parameters,
 // serialisation and authentication stay client-node's: only the HTTP library is swapped,
 // through the `httpApi` option client-node offers for it.
-import { IsomorphicFetchHttpLibrary, Observable, ResponseContext, type HttpLibrary, type RequestContext, type ResponseBody } from '@kubernetes/client-node';
+import { IsomorphicFetchHttpLibrary, Observable, ResponseContext, type HttpLibrary, type KubeConfig, type RequestContext, type ResponseBody, type SecurityAuthentication } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
 import type { ConnectionPool } from './connections.ts';
 
@@ -88,4 +88,31 @@ async function exchange(dispatcher: Dispatcher, request: RequestContext, url: UR
     stream: () => null,
   };
   return new ResponseContext(response.statusCode, headers, responseBody);
+}
+
+/** The part of KubeConfig that turns the current user into request headers (token, exec plugin, token file). */
+interface AuthorizationHeader {
+  applyAuthorizationHeader(options: { headers?: Record<string, string> }): Promise<void>;
+}
+
+/**
+ * client-node's kubeconfig authentication less what the pool already has: per request it also
+ * reads the CA and client certificate again (from disk, in a Pod) and builds an undici Agent
+ * that the pool's transport never uses. The credentials themselves are applied exactly as
+ * client-node applies them, per request (a rotated token file or an exec plugin's new token is
+ * picked up). Undefined where this client-node does not have that step: its own then applies.
+ */
+export function credentialsOnly(kubeConfig: KubeConfig): SecurityAuthentication | undefined {
+  const applier = kubeConfig as unknown as Partial<AuthorizationHeader>;
+  if (typeof applier.applyAuthorizationHeader !== 'function') return undefined;
+  return {
+    getName: () => 'kubeconfig credentials',
+    async applySecurityAuthentication(context: RequestContext): Promise<void> {
+      const user = kubeConfig.getCurrentUser();
+      if (user?.username) context.setHeaderParam('Authorization', `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`);
+      const options: { headers?: Record<string, string> } = {};
+      await (applier as AuthorizationHeader).applyAuthorizationHeader(options);
+      for (const [name, value] of Object.entries(options.headers ?? {})) context.setHeaderParam(name, `${value}`);
+    },
+  };
 }

@@ -6,6 +6,9 @@ import { KubeAccess } from '../../src/kube/access.ts';
 import { KubeApiError, RequestAbandoned } from '../../src/kube/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { Writable } from 'node:stream';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { apfTooManyRequests } from '../apiserver/index.ts';
 
 // A scripted HTTP peer: each request to a path takes the next canned answer, so the tests
@@ -13,10 +16,12 @@ import { apfTooManyRequests } from '../apiserver/index.ts';
 type Answer = { status: number; body?: unknown; headers?: Record<string, string> };
 const script = new Map<string, Answer[]>();
 const hits = new Map<string, number>();
+const authorizations: Array<string | undefined> = [];
 
 function respond(req: IncomingMessage, res: ServerResponse): void {
   const path = new URL(req.url ?? '/', 'http://x').pathname;
   hits.set(path, (hits.get(path) ?? 0) + 1);
+  authorizations.push(req.headers.authorization);
   const queue = script.get(path) ?? [];
   const answer = queue.length > 1 ? queue.shift()! : queue[0] ?? { status: 404, body: status(404, 'NotFound', 'no script') };
   res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
@@ -162,6 +167,31 @@ describe('KubeAccess', () => {
     } finally {
       hung.closeAllConnections();
       hung.close();
+    }
+  });
+
+  it('sends the credentials of the kubeconfig user as client-node applies them: a token file (as in a Pod), basic auth', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'access-creds-'));
+    try {
+      const tokenFile = join(dir, 'token');
+      await writeFile(tokenFile, 'token-from-file');
+      const users = [
+        { name: 'pod', authProvider: { name: 'tokenFile', config: { tokenFile } } },
+        { name: 'basic', username: 'ann', password: 'pw' },
+      ];
+      const expected = ['Bearer token-from-file', `Basic ${Buffer.from('ann:pw').toString('base64')}`];
+      for (const [i, user] of users.entries()) {
+        const kc = new KubeConfig();
+        kc.loadFromOptions({ clusters: [{ name: 'c', server: url, skipTLSVerify: true }], users: [user], contexts: [{ name: 'x', cluster: 'c', user: user.name }], currentContext: 'x' });
+        const access = new KubeAccess(kc, { concurrency: 1, retries: 0, requestTimeoutMs: 2000, logger: createLogger({ destination: new Writable({ write: (_c, _e, d) => d() }) }) });
+        script.set(cmPath, [okCm]);
+        authorizations.length = 0;
+        await readCm(access);
+        expect(authorizations).toEqual([expected[i]]);
+        await access.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
