@@ -130,6 +130,10 @@ interface Row {
   /** From the start to the first delete, and the rate from the first delete to the last. */
   firstDeleteS: number;
   deletingRate: number;
+  /** Mean time the server took per Job delete, from arrival to answer (the injected latency and its own work). */
+  servedMs: number;
+  /** The share of the run the server's (this process's) event loop was busy. */
+  serverBusy: number;
   requests: number;
   connections: number;
   usage: Usage;
@@ -144,6 +148,7 @@ async function measure(peer: string, size: number, command: string, argv: string
   firstDeleteAt = undefined;
   lastDeleteAt = undefined;
   const connectionsBefore = server.connectionCount;
+  const eluBefore = performance.eventLoopUtilization();
   const started = performance.now();
   // stdout goes to a file, as a container's does (the runtime's log file): a pipe read by this
   // process, which is also the API server, would slow the writer down with the server's load.
@@ -164,16 +169,20 @@ async function measure(peer: string, size: number, command: string, argv: string
   const usage = await run.exited;
   clearInterval(watcher);
   const ended = performance.now();
+  const serverBusy = performance.eventLoopUtilization(eluBefore).utilization;
   const stdout = await readFile(stdoutPath, 'utf8');
   if (args['job-log']) appendFileSync(args['job-log'], stdout);
   for (const line of stdout.split('\n')) if (line) options.onLine?.(line);
-  const deleted = server.requests.list({ verb: 'delete', resource: 'jobs' }).filter((r) => r.status === 200).length;
+  const answered = server.requests.list({ verb: 'delete', resource: 'jobs' }).filter((r) => r.status === 200);
+  const deleted = answered.length;
+  const servedMs = answered.reduce((sum, r) => sum + (r.servedMs ?? 0), 0) / Math.max(1, deleted);
   if (!windowEnd && usage.exitCode !== 0) console.error(`  ${peer} exited ${usage.exitCode ?? usage.signal}: ${stderr.slice(-3).join(' | ')}`);
   const seconds = windowEnd ? (windowEnd.at - firstDeleteAt!) / 1000 : (ended - started) / 1000;
   return {
     peer, jobs: size, deleted: windowEnd ? windowEnd.deletes : deleted, seconds, windowed: windowEnd !== undefined,
     firstDeleteS: firstDeleteAt === undefined ? NaN : (firstDeleteAt - started) / 1000,
     deletingRate: firstDeleteAt === undefined || lastDeleteAt === undefined ? NaN : (deletesSeen - 1) / ((lastDeleteAt - firstDeleteAt) / 1000),
+    servedMs, serverBusy,
     requests: server.requests.count(), connections: server.connectionCount - connectionsBefore, usage, note: '',
   };
 }
@@ -195,10 +204,12 @@ async function runJob(peer: string, size: number, extra: string[]): Promise<Row>
     },
   });
   const c = client.concurrency;
-  // C/L: the limit the run settled on (its mean over the run's answers) over the injected
-  // latency, against the rate while deleting (start-up and the first list are not in it).
-  const efficiency = c ? row.deletingRate / (c.mean / (latencyMs / 1000)) : NaN;
-  row.note = `${status}; first delete after ${row.firstDeleteS.toFixed(1)} s, then ${row.deletingRate.toFixed(0)}/s; limit ${c?.mean ?? '?'} on average (last ${c?.settled ?? '?'}, peak ${c?.peak ?? '?'}, max ${c?.max ?? '?'}), ${client.throttled ?? 0} 429s, ${(efficiency * 100).toFixed(0)}% of C/L`;
+  // C/L: the limit the run settled on (its mean over the run's answers) over the latency, against
+  // the rate while deleting (start-up and the first list are not in it). L twice: the injected
+  // latency, and the time the server took per delete (the injected latency plus the test
+  // server's own work, which shares this machine's two cores with the job).
+  const ofCL = (l: number) => (c ? ((row.deletingRate / (c.mean / (l / 1000))) * 100).toFixed(0) : '?');
+  row.note = `${status}; first delete after ${row.firstDeleteS.toFixed(1)} s, then ${row.deletingRate.toFixed(0)}/s; limit ${c?.mean ?? '?'} on average (last ${c?.settled ?? '?'}, peak ${c?.peak ?? '?'}, max ${c?.max ?? '?'}), ${client.throttled ?? 0} 429s; ${ofCL(latencyMs)}% of C/L at L = ${latencyMs} ms injected, ${ofCL(row.servedMs)}% at L = ${row.servedMs.toFixed(1)} ms served; server busy ${(row.serverBusy * 100).toFixed(0)}%`;
   return row;
 }
 

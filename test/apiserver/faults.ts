@@ -19,6 +19,8 @@ export interface RequestRecord extends Required<Pick<RequestFilter, 'verb' | 'gr
   subresource?: string;
   user: string;
   status?: number;
+  /** From the request's arrival to its answer, as the server saw it. */
+  servedMs?: number;
 }
 
 export interface FaultRule extends RequestFilter {

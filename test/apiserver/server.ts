@@ -149,6 +149,7 @@ export class ApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrived = performance.now();
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const info = requestInfo(req.method ?? 'GET', url);
     const chunks: Buffer[] = [];
@@ -171,6 +172,7 @@ export class ApiServer {
     const warnings: string[] = [];
     const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
       record.status = status;
+      record.servedMs = performance.now() - arrived;
       if (res.destroyed) return;
       const h: Record<string, string | string[]> = { 'content-type': 'application/json', ...headers };
       if (warnings.length > 0) h['warning'] = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
