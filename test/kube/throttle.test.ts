@@ -53,16 +53,17 @@ describe('AdaptiveLimiter', () => {
     // flight an answer takes max(10, L) ms. More than 10 in flight only queue.
     const limiter = new AdaptiveLimiter({ max: 64, initial: 8 });
     const settled: number[] = [];
-    for (let r = 0; r < 300; r++) {
+    for (let r = 0; r < 800; r++) {
       const inFlight = limiter.limit;
       await rounds(limiter, 1, Math.max(10, inFlight));
-      if (r >= 200) settled.push(limiter.target);
+      if (r >= 500) settled.push(limiter.target);
     }
-    // Throughput min(1000, L/10ms) over C/L: at most 14 in flight keeps it at 70% or more, and at
-    // least 9 keeps 90% of what the server can do. Probes of the baseline (half the limit for two
-    // rounds every 1000 answers) keep our own queue out of it, so the limit does not creep up.
-    expect(Math.max(...settled)).toBeLessThanOrEqual(14);
-    expect(Math.min(...settled)).toBeGreaterThanOrEqual(9);
+    // Throughput min(1000, L/10ms) over C/L: at most 16 in flight (6 of them queued) keeps it at
+    // 62% or more (the maximum of 64 would give 16%), and at least 10 keeps all the server can do.
+    // Probes of the baseline (half the limit for two rounds every 1000 answers) keep our own
+    // queue out of it, so the limit does not creep up.
+    expect(Math.max(...settled)).toBeLessThanOrEqual(16);
+    expect(Math.min(...settled)).toBeGreaterThanOrEqual(10);
     expect(limiter.peakLimit).toBeLessThan(64);
   });
 
