@@ -34,7 +34,8 @@ if (missing.length > 0) {
 
 const n = (v: string | undefined) => Number(v);
 const exec = promisify(execFile);
-const env = await gcEnv();
+// The API client as the job runs it by default: up to 32 in flight (adaptive), no rate ceiling.
+const env = await gcEnv({ client: { concurrency: 32, qps: 0, retries: 5, requestTimeoutMs: 30_000 } });
 try {
   const specs: ArtifactSpec[] = [
     ...Array.from({ length: n(args['in-use']) }, (): ArtifactSpec => ({ use: 'bundle' })),

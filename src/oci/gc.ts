@@ -8,6 +8,7 @@ import { judgeCandidates, type Judgement, type KeepReason } from './plan.ts';
 import { brakeCause } from './rules.ts';
 import { RegistryPool } from './registries.ts';
 import { InUseWatch } from './in-use.ts';
+import { FreshRead } from './fresh-read.ts';
 import { artifactAudit, Sweeper, type Deletion } from './sweep.ts';
 import { messageOf } from '../error-text.ts';
 
@@ -114,14 +115,17 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
       // The watch alone lags by the events still on the wire: a Bundle acknowledged a moment ago
       // may not be in it yet. Each delete is also checked against a fresh read of every Bundle
       // and BundleDeployment (as the TTL controller re-reads before it deletes); a failed read
-      // stops the sweep like a broken watch (`partial` when the server was overloaded).
+      // stops the sweep like a broken watch (`partial` when the server was overloaded). Checks
+      // asked while a read is in flight share the next one (fresh-read.ts).
+      const freshRead = new FreshRead(mark);
       const freshlyChecked = {
         current: async () => {
           const view = await watch.current();
-          const fresh = await mark();
+          const fresh = await freshRead.get();
           if (!fresh.ok) throw new PhaseStopped({ outcome: fresh.outcome === 'partial' ? 'partial' : 'failed', cause: `re-reading what is in use before a delete: ${fresh.cause}` });
           return { has: (id: string) => view.has(id) || fresh.inUse.has(id) };
         },
+        watched: () => watch.current(),
       };
       const sweeper = new Sweeper(ctx, pool, freshlyChecked, rec);
       ctx.progress?.track(`${PHASE} sweep`, rec.tally('ociArtifacts'), deletions.length);

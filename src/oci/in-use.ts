@@ -71,6 +71,8 @@ const objectKey = (kind: FleetKind, o: FleetObject) => `${kind}/${o.metadata?.na
 /** What the sweep asks before each delete; throws when the view cannot be trusted any more. */
 export interface InUseSource {
   current(): Promise<{ has(id: string): boolean }>;
+  /** A cheaper look for a first check that decides no delete (the watched view, no fresh read); default: current(). */
+  watched?(): Promise<{ has(id: string): boolean }>;
 }
 
 /** The view stopped being current: the sweep stops, `partial` when the server was overloaded, else `failed`. */

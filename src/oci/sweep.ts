@@ -63,8 +63,9 @@ export class Sweeper {
       return this.#keep(d);
     }
 
-    // A first look before any registry request: an id in use again needs no resolve.
-    const before = await this.#inUseNow(id);
+    // A first look before any registry request: an id in use again needs no resolve. The
+    // watched view is enough here, since a "free" only leads to the checks before each delete.
+    const before = await this.#inUseNow(id, 'watched');
     if (before === 'stop') return this.#keep(d);
     if (before === 'in-use') return this.#skip(d, IN_USE_AGAIN);
 
@@ -137,11 +138,11 @@ export class Sweeper {
   }
 
   /** Whether the current view names `id`; 'stop' when the run stopped or the view cannot be trusted (the stop says why). */
-  async #inUseNow(id: string): Promise<'in-use' | 'free' | 'stop'> {
+  async #inUseNow(id: string, look: 'current' | 'watched' = 'current'): Promise<'in-use' | 'free' | 'stop'> {
     if (this.#stopped()) return 'stop';
     let view;
     try {
-      view = await this.#inUse.current();
+      view = look === 'watched' && this.#inUse.watched ? await this.#inUse.watched() : await this.#inUse.current();
     } catch (err) {
       this.#stop ??= err instanceof PhaseStopped ? err.stop : { outcome: 'failed', cause: messageOf(err) };
       return 'stop';
