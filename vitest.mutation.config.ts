@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // path, run against every mutant. Not part of `npm test`.
 export default defineConfig({
   test: {
-    include: ['test/oci/rules.test.ts', 'test/kube/conditional-delete.test.ts', 'test/oci/in-use.test.ts'],
+    include: ['test/oci/rules.test.ts', 'test/kube/conditional-delete.test.ts', 'test/oci/in-use.test.ts', 'test/oci/fresh-read.test.ts'],
     testTimeout: 10_000,
   },
 });

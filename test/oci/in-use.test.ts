@@ -37,6 +37,12 @@ describe('InUseView', () => {
     expect(view.has(A)).toBe(true);
     view.remove('BundleDeployment', { metadata: meta('one') });
     expect(view.has(A)).toBe(false);
+
+    // Same name in two namespaces, naming different ids: removing one leaves the other.
+    view.apply('Bundle', { metadata: meta('two'), spec: { contentsId: A } });
+    view.apply('Bundle', { metadata: meta('two', 'other'), spec: { contentsId: B } });
+    view.remove('Bundle', { metadata: meta('two') });
+    expect([view.has(A), view.has(B)]).toEqual([false, true]);
   });
 
   it('removing what was never there changes nothing', () => {
