@@ -30,6 +30,9 @@ export interface ServerOptions {
   flowControl?: FlowControlOptions;
 }
 
+/** kube-apiserver's http.Server IdleTimeout (apiserver/pkg/server/secure_serving.go). */
+const KUBE_IDLE_TIMEOUT_MS = 90_000;
+
 export class ApiServer {
   readonly catalogue = new Catalogue();
   readonly store = new Store(this.catalogue);
@@ -65,6 +68,9 @@ export class ApiServer {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     this.http = createServer(handler);
     this.https = createHttpsServer({ key: this.certificate.keyPem, cert: this.certificate.certPem }, handler);
+    // kube-apiserver keeps an idle connection 90 s (secure_serving.go IdleTimeout), Node 5 s.
+    this.http.keepAliveTimeout = KUBE_IDLE_TIMEOUT_MS;
+    this.https.keepAliveTimeout = KUBE_IDLE_TIMEOUT_MS;
     // One port, two protocols: a TLS ClientHello starts with 0x16, plain HTTP with a method
     // name. TLS connections are relayed to an internal https listener (node's TLS layer reads
     // the socket natively and would miss the sniffed first bytes).
