@@ -1,29 +1,32 @@
 // Benchmark (not a test): the OCI phase against a real docker-registry and the API test server.
 // Seeds in-use and stale artifacts (each stale one with Fleet's secret and two clones) and
-// orphans, runs the phase once, and prints artifacts/s and requests per deleted artifact; then,
+// orphans, runs the job once as its image runs it (`node dist/main.js`, its own process, the
+// chart's defaults, `--skip-gitjobs`), and prints artifacts/s and requests per deleted artifact; then,
 // as the peer, the same number of fresh stale artifacts deleted by a sequential loop of curl
 // digest DELETEs (the registry part of a hand-written cleanup), and the ratio of the two.
 // `node bench/oci.ts --help`. Needs docker-registry, skopeo and curl; says so and exits 0 without.
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { findTool } from '../test/registry/tools.ts';
-import { gcEnv, type ArtifactSpec } from '../test/oci/gc-env.ts';
+import { BUNDLE_NS, gcEnv, type ArtifactSpec } from '../test/oci/gc-env.ts';
+import { buildImage } from '../test/jobrunner/image.ts';
 
 const { values: args } = parseArgs({
   options: {
     stale: { type: 'string', default: '300' },
     orphans: { type: 'string', default: '0' },
     'in-use': { type: 'string', default: '40' },
-    concurrency: { type: 'string', default: '4' },
     'page-size': { type: 'string', default: '500' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  console.log(`usage: node bench/oci.ts [--stale 300] [--orphans 0] [--in-use 40] [--concurrency 4] [--page-size 500]
-Seeds the artifacts, deletes the stale ones and the orphans in one run of the OCI phase.`);
+  console.log(`usage: node bench/oci.ts [--stale 300] [--orphans 0] [--in-use 40] [--page-size 500]
+Seeds the artifacts, deletes the stale ones and the orphans in one run of the job (OCI phase only).`);
   process.exit(0);
 }
 const missing = ['docker-registry', 'skopeo', 'curl'].filter((t) => !findTool(t));
@@ -34,8 +37,8 @@ if (missing.length > 0) {
 
 const n = (v: string | undefined) => Number(v);
 const exec = promisify(execFile);
-// The API client as the job runs it by default: up to 32 in flight (adaptive), no rate ceiling.
-const env = await gcEnv({ client: { concurrency: 32, qps: 0, retries: 5, requestTimeoutMs: 30_000 } });
+const env = await gcEnv();
+const dir = await mkdtemp(join(tmpdir(), 'bench-oci-'));
 try {
   const specs: ArtifactSpec[] = [
     ...Array.from({ length: n(args['in-use']) }, (): ArtifactSpec => ({ use: 'bundle' })),
@@ -46,21 +49,33 @@ try {
   const seedStart = performance.now();
   await Promise.all(specs.map((s) => seedLimit(() => env.artifact(s))));
   console.log(`seeded ${specs.length} artifacts in ${((performance.now() - seedStart) / 1000).toFixed(1)}s`);
-  await env.mark();
-  const kubeBefore = env.kube.access.requestCount;
+  const { image } = await buildImage();
+  const kubeconfig = join(dir, 'kubeconfig');
+  await env.server.writeKubeconfig(kubeconfig);
+  env.server.requests.reset();
+  const registryBefore = (await env.registryRequests()).length;
 
   const started = performance.now();
   // More stale than in-use artifacts: the mass-delete brake is let through on purpose here.
-  const result = await env.run({ registryConcurrency: n(args.concurrency), pageSize: n(args['page-size']), registryRetries: 3, allowMassDelete: true });
+  const job = await exec(image.entrypoint[0]!, [...image.entrypoint.slice(1), `--kubeconfig=${kubeconfig}`, `--namespace=${BUNDLE_NS}`, '--run-key=bench-oci', '--force',
+    '--skip-gitjobs', '--allow-mass-delete', `--page-size=${args['page-size']}`], { maxBuffer: 256 * 1024 * 1024, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production' } })
+    .catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }));
   const seconds = (performance.now() - started) / 1000;
 
-  const registryRequests = (await env.registryRequests()).length;
-  const deleted = result.tallies.ociArtifacts?.deleted ?? 0;
-  const kubeRequests = env.kube.access.requestCount - kubeBefore;
-  console.log(`outcome ${result.outcome}${result.cause ? ` (${result.cause})` : ''}`);
-  console.log(`deleted ${deleted} artifacts and ${result.tallies.ociSecrets?.deleted ?? 0} secrets in ${seconds.toFixed(2)}s (${(deleted / seconds).toFixed(1)} artifacts/s)`);
+  const lines = job.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; time: string; audit?: boolean; status: string; cause?: string; summary: { ociArtifacts?: { deleted: number }; ociSecrets?: { deleted: number } } });
+  const finished = lines.find((l) => l.msg === 'run finished');
+  // The phase alone: from its start to its last audit line (the process's start-up and marker excluded).
+  const phaseStart = lines.find((l) => l.msg === 'phase oci starting')?.time;
+  const lastAudit = lines.filter((l) => l.audit === true).at(-1)?.time;
+  const phaseSeconds = phaseStart && lastAudit ? (Date.parse(lastAudit) - Date.parse(phaseStart)) / 1000 : NaN;
+  if (!finished) throw new Error(`the job did not finish: ${job.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  const registryRequests = (await env.registryRequests()).length - registryBefore;
+  const deleted = finished.summary.ociArtifacts?.deleted ?? 0;
+  const kubeRequests = env.server.requests.count();
+  console.log(`outcome ${finished.status}${finished.cause ? ` (${finished.cause})` : ''}`);
+  console.log(`deleted ${deleted} artifacts and ${finished.summary.ociSecrets?.deleted ?? 0} secrets in ${seconds.toFixed(2)}s, the process's start included (${(deleted / seconds).toFixed(1)} artifacts/s); the phase alone ${phaseSeconds.toFixed(2)}s (${(deleted / phaseSeconds).toFixed(1)} artifacts/s)`);
   console.log(`registry requests ${registryRequests} (${(registryRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, catalog and auth included)`);
-  console.log(`kube requests ${kubeRequests} (${(kubeRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, lists and secret deletes included)`);
+  console.log(`kube requests ${kubeRequests} (${(kubeRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, the marker, lists and secret deletes included)`);
 
   // The peer: the same number of stale artifacts, deleted by digest one after the other with curl.
   const fresh = await Promise.all(Array.from({ length: n(args.stale) }, () => seedLimit(() => env.artifact({ use: 'none', secrets: false }))));
@@ -75,7 +90,8 @@ try {
   const curlSeconds = (performance.now() - curlStart) / 1000;
   const curlRate = curlDeleted / curlSeconds;
   console.log(`curl loop: deleted ${curlDeleted} of ${fresh.length} manifests by digest in ${curlSeconds.toFixed(2)}s (${curlRate.toFixed(1)} artifacts/s, registry only: no secrets, no in-use check)`);
-  console.log(`ratio: fleet-cleanup ${(deleted / seconds / curlRate).toFixed(2)}x the curl loop's artifacts/s`);
+  console.log(`ratio: fleet-cleanup ${(deleted / seconds / curlRate).toFixed(2)}x the curl loop's artifacts/s (the phase alone: ${(deleted / phaseSeconds / curlRate).toFixed(2)}x)`);
 } finally {
   await env.close();
+  await rm(dir, { recursive: true, force: true });
 }
