@@ -79,10 +79,10 @@ export class KubeAccess {
       ...(options.initialConcurrency !== undefined ? { initial: options.initialConcurrency } : {}),
       ...(options.qps ? { qps: options.qps, burst: options.burst ?? options.qps } : {}),
     });
-    const credentials = kubeConfig.getCurrentCluster()?.proxyUrl?.startsWith('socks') ? undefined : credentialsOnly(kubeConfig);
-    this.#credentials = credentials ? { default: credentials } : undefined;
     this.#ownsConnections = options.connections === undefined;
     this.connections = options.connections ?? new ConnectionPool(kubeConfig, { connections: options.concurrency + 2 });
+    const credentials = this.connections.viaSocksProxy ? undefined : credentialsOnly(kubeConfig);
+    this.#credentials = credentials ? { default: credentials } : undefined;
     this.#retries = options.retries;
     this.#timeoutMs = options.requestTimeoutMs;
     this.#logger = options.logger;

@@ -17,10 +17,17 @@ export class ConnectionPool {
   readonly #connections: number;
   #dispatcher: Promise<Dispatcher | undefined> | undefined;
 
+  /**
+   * Behind a SOCKS proxy (client-node's createDispatcherOptions rule) the pool has no
+   * dispatcher: each request then keeps the one client-node builds with its credentials.
+   */
+  readonly viaSocksProxy: boolean;
+
   /** `connections`: the most connections to the server at once (the requests in flight plus a few). */
   constructor(kubeConfig: KubeConfig, options: { connections: number }) {
     this.#kubeConfig = kubeConfig;
     this.#connections = options.connections;
+    this.viaSocksProxy = kubeConfig.getCurrentCluster()?.proxyUrl?.startsWith('socks') === true;
   }
 
   /** The pool's dispatcher; undefined for a SOCKS proxy, where client-node's own per-request dispatcher is used. */

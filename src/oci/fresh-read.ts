@@ -10,7 +10,7 @@ export class FreshRead<T> {
   #inFlight: Promise<T> | undefined;
   /** The read that starts when the one in flight ends: for every check asked meanwhile. */
   #next: Promise<T> | undefined;
-  /** Reads started, for the run's report and the tests. */
+  /** Reads started (the tests count them). */
   started = 0;
 
   constructor(read: () => Promise<T>) {

@@ -63,30 +63,26 @@ export async function markInUse(access: KubeAccess, options: MarkOptions): Promi
   const inUse = new InUseSet();
   const view = new InUseView();
   const resourceVersions: Record<FleetKind, string> = { Bundle: '', BundleDeployment: '' };
+  let bundlesServed = true;
   const spent = (): MarkResult => ({ ok: false, outcome: 'partial', cause: `${budgetStop(options.budget).cause} while listing what is in use` });
-  // Both lists at once (the sweep reads them afresh before every delete, so their latency is
-  // the sweep's); what they answered is judged in order, Bundles first, as if one after the other.
-  const [bundles, deployments] = await Promise.allSettled([
-    eachObject(access, 'Bundle', options, (bundle) => {
+  // One list after the other: when the Bundles cannot be read the BundleDeployments are not
+  // asked for (a server refusing for overload gets no second list to retry).
+  try {
+    resourceVersions.Bundle = await eachObject(access, 'Bundle', options, (bundle) => {
       view.apply('Bundle', bundle);
       for (const id of idsNamedBy('Bundle', bundle.spec)) inUse.add(id, true);
-    }),
-    eachObject(access, 'BundleDeployment', options, (bd) => {
-      view.apply('BundleDeployment', bd);
-      for (const id of idsNamedBy('BundleDeployment', bd.spec)) inUse.add(id, bd.spec?.ociContents === true);
-    }),
-  ]);
-  let bundlesServed = true;
-  if (bundles.status === 'fulfilled') resourceVersions.Bundle = bundles.value;
-  else {
-    const err: unknown = bundles.reason;
+    });
+  } catch (err) {
     if (err === BUDGET_SPENT || err instanceof RequestAbandoned) return spent();
     if (!isNotFound(err)) return listFailed(err);
     bundlesServed = false;
   }
-  if (deployments.status === 'fulfilled') resourceVersions.BundleDeployment = deployments.value;
-  else {
-    const err: unknown = deployments.reason;
+  try {
+    resourceVersions.BundleDeployment = await eachObject(access, 'BundleDeployment', options, (bd) => {
+      view.apply('BundleDeployment', bd);
+      for (const id of idsNamedBy('BundleDeployment', bd.spec)) inUse.add(id, bd.spec?.ociContents === true);
+    });
+  } catch (err) {
     if (err === BUDGET_SPENT || err instanceof RequestAbandoned) return spent();
     if (isNotFound(err) && !bundlesServed) {
       return { ok: false, outcome: 'skipped', cause: 'Fleet CRDs not installed (bundles and bundledeployments.fleet.cattle.io are not served)' };

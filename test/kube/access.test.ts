@@ -57,6 +57,18 @@ function accessFor(serverUrl: string, retries = 3, requestTimeoutMs = 2000): Kub
   });
 }
 
+/** A server that takes requests and never answers them, for as long as `use` runs. */
+async function withHungServer(onRequest: (req: IncomingMessage) => void, use: (url: string) => Promise<void>): Promise<void> {
+  const hung = createServer(onRequest);
+  await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+  try {
+    await use(`http://127.0.0.1:${(hung.address() as AddressInfo).port}`);
+  } finally {
+    hung.closeAllConnections();
+    hung.close();
+  }
+}
+
 const op = { verb: 'get', resource: 'configmaps', namespace: 'ns', name: 'cm' };
 const readCm = (access: KubeAccess) =>
   access.call(op, (options) => access.core.readNamespacedConfigMap({ name: 'cm', namespace: 'ns' }, options));
@@ -151,10 +163,8 @@ describe('KubeAccess', () => {
 
   it('drops a read in flight at once when the signal fires (a hung server does not hold the stop)', async () => {
     const hangPath = '/api/v1/namespaces/ns/configmaps/hang';
-    const hung = createServer((req) => { hits.set(new URL(req.url ?? '/', 'http://x').pathname, 1); });
-    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
-    try {
-      const access = accessFor(`http://127.0.0.1:${(hung.address() as AddressInfo).port}`, 5);
+    await withHungServer((req) => void hits.set(new URL(req.url ?? '/', 'http://x').pathname, 1), async (hungUrl) => {
+      const access = accessFor(hungUrl, 5);
       const halt = new AbortController();
       const started = performance.now();
       const pending = access.call(op, (o) => access.core.readNamespacedConfigMap({ name: 'hang', namespace: 'ns' }, o), { signal: halt.signal }).catch((e: unknown) => e);
@@ -164,10 +174,7 @@ describe('KubeAccess', () => {
       // Well inside the 2 s request timeout: the abort, not the timeout, ended it.
       expect(performance.now() - started).toBeLessThan(1500);
       await access.close();
-    } finally {
-      hung.closeAllConnections();
-      hung.close();
-    }
+    });
   });
 
   it('sends the credentials of the kubeconfig user as client-node applies them: a token file (as in a Pod), basic auth', async () => {
@@ -197,10 +204,8 @@ describe('KubeAccess', () => {
 
   it('gives up on a request the server never answers after the request timeout, and retries it', async () => {
     let received = 0;
-    const hung = createServer(() => { received++; });
-    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
-    try {
-      const access = accessFor(`http://127.0.0.1:${(hung.address() as AddressInfo).port}`, 1, 300);
+    await withHungServer(() => void received++, async (hungUrl) => {
+      const access = accessFor(hungUrl, 1, 300);
       const started = performance.now();
       const err = (await access.call(op, (o) => access.core.readNamespacedConfigMap({ name: 'hang', namespace: 'ns' }, o)).catch((e: unknown) => e)) as KubeApiError;
       const elapsed = performance.now() - started;
@@ -211,10 +216,7 @@ describe('KubeAccess', () => {
       expect(elapsed).toBeGreaterThanOrEqual(600);
       expect(elapsed).toBeLessThan(3000);
       await access.close();
-    } finally {
-      hung.closeAllConnections();
-      hung.close();
-    }
+    });
   });
 
   it('drops a write that the server refused (429) once the signal fires: it was not carried out', async () => {

@@ -72,6 +72,8 @@ describeWithTools('OCI garbage collection against an overloaded API server', ['d
     const { run, marker, clock } = await runAsTheChart(env, 'storm');
 
     expect(storm.hits).toBe(6); // the first attempt and the chart's 5 retries
+    // Bundles refused: the BundleDeployments are not asked for (no second list for an overloaded server to refuse).
+    if (list.resource === 'bundles') expect(env.server.requests.count({ verb: 'list', group: 'fleet.cattle.io', resource: 'bundledeployments' })).toBe(0);
     expect(clock.sleeps.filter((ms) => ms >= 1000).length).toBeGreaterThanOrEqual(5); // each after the server's Retry-After: 1
     const cause = `${OVERLOADED}: ${named}: 429 TooManyRequests: ${TOO_MANY} \\(gave up after 6 attempts\\)`;
     expect(run.code, run.stderr).toBe(0);
@@ -103,6 +105,8 @@ describeWithTools('OCI garbage collection against an overloaded API server', ['d
     const { run, marker } = await runAsTheChart(env, 'forbidden');
 
     expect(forbidden.hits).toBe(1); // not retried
+    // The BundleDeployments are not asked for once the Bundles cannot be read.
+    expect(env.server.requests.count({ verb: 'list', group: 'fleet.cattle.io', resource: 'bundledeployments' })).toBe(0);
     expect(run.code, run.stderr).toBe(1);
     expect(marker.status).toBe('failed');
     expect(marker.cause).toMatch(/^oci failed: cannot tell which artifacts are in use: list bundles\.fleet\.cattle\.io in all namespaces: 403 Forbidden: bundles\.fleet\.cattle\.io is forbidden: /);
