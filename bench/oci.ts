@@ -6,7 +6,7 @@
 // digest DELETEs (the registry part of a hand-written cleanup), and the ratio of the two.
 // `node bench/oci.ts --help`. Needs docker-registry, skopeo and curl; says so and exits 0 without.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -21,6 +21,8 @@ const { values: args } = parseArgs({
     orphans: { type: 'string', default: '0' },
     'in-use': { type: 'string', default: '40' },
     'page-size': { type: 'string', default: '500' },
+    /** A file that gets the job's stdout (its JSON log). */
+    'job-log': { type: 'string', default: '' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -61,6 +63,7 @@ try {
     '--skip-gitjobs', '--allow-mass-delete', `--page-size=${args['page-size']}`], { maxBuffer: 256 * 1024 * 1024, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production' } })
     .catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }));
   const seconds = (performance.now() - started) / 1000;
+  if (args['job-log']) await writeFile(args['job-log'], job.stdout);
 
   const lines = job.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; time: string; audit?: boolean; status: string; cause?: string; summary: { ociArtifacts?: { deleted: number }; ociSecrets?: { deleted: number } } });
   const finished = lines.find((l) => l.msg === 'run finished');

@@ -40,6 +40,7 @@ export interface Options {
   retries: number;
   requestTimeoutMs: number;
   registryTimeoutMs: number;
+  registryConcurrency: number;
   logLevel: string;
   /** undefined: text when stdout is a terminal, else json (resolved by the run). */
   logFormat: 'text' | 'json' | undefined;
@@ -91,6 +92,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { group: 'OCI storage', flag: 'mass-delete-ratio', kind: 'ratio', value: 'F', default: '0.5', help: 'brake: refuse to delete more than this share of known Fleet artifacts ...' },
   { group: 'OCI storage', flag: 'mass-delete-min', kind: 'count', value: 'N', default: '5', help: '... when that is also more than this many' },
   { group: 'OCI storage', flag: 'registry-timeout', kind: 'duration', value: 'DUR', default: '30s', help: 'timeout of one registry request' },
+  { group: 'OCI storage', flag: 'registry-concurrency', kind: 'positive', value: 'N', default: '16', help: 'artifacts read or deleted at once' },
   { group: 'API client', flag: 'page-size', kind: 'positive', value: 'N', default: '500', help: 'objects per list page' },
   { group: 'API client', flag: 'concurrency', kind: 'positive', value: 'N', default: '32', help: 'most API requests in flight; below it the limit adapts to what the server admits (429s, latency)' },
   { group: 'API client', flag: 'qps', kind: 'number', value: 'N', help: 'optional ceiling on API requests per second (default: none)' },
@@ -172,6 +174,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
       retries: get('retries'),
       requestTimeoutMs: get('request-timeout'),
       registryTimeoutMs: get('registry-timeout'),
+      registryConcurrency: get('registry-concurrency'),
       logLevel: get('log-level'),
       logFormat: get('log-format'),
       terminationLog: get('termination-log'),

@@ -24,7 +24,7 @@ export interface OciOptions {
   pageSize: number;
   /** timeoutSeconds of each watch that keeps the in-use view current (re-opened when the server ends it). Default 20. */
   watchTimeoutSeconds?: number;
-  /** Artifacts read or deleted at once. Default 4. */
+  /** Artifacts read or deleted at once (`--registry-concurrency`). Default 16. */
   registryConcurrency?: number;
   /** Extra attempts of a registry request on transient failures. Default 3. */
   registryRetries?: number;
@@ -83,7 +83,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     rec.record('ociArtifacts', 'kept', undefined, set.held.size);
     const searched = await addCatalogOrphans(pool, set, inUse, { pageSize: options.pageSize, logger, budget: ctx.budget });
 
-    const concurrency = options.registryConcurrency ?? 4;
+    const concurrency = options.registryConcurrency ?? 16;
     const judgements = await judgeCandidates(set.candidates.values(), pool, { minAgeMs: options.minAgeMs, now: ctx.now, logger, budget: ctx.budget, concurrency });
     const deletions: Deletion[] = [];
     let existing = 0;
@@ -184,5 +184,6 @@ export const ociPhase: Phase = {
     collectOciGarbage(ctx, {
       minAgeMs: options.ociMinAgeMs, allowMassDelete: options.allowMassDelete, massDeleteRatio: options.massDeleteRatio,
       massDeleteMin: options.massDeleteMin, registryTimeoutMs: options.registryTimeoutMs, pageSize: options.pageSize,
+      registryConcurrency: options.registryConcurrency,
     }),
 };

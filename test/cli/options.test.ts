@@ -30,7 +30,7 @@ describe('parseOptions defaults', () => {
       force: false, dryRun: false, holder: undefined, lockTimeoutMs: 120_000, timeBudgetMs: 0, partialOk: false,
       jobNamespaces: 'all', minAgeMs: 3_600_000, keepLast: 0, deleteFailed: false, skipGitjobs: false, skipOci: false,
       ociMinAgeMs: 3_600_000, allowMassDelete: false, massDeleteRatio: 0.5, massDeleteMin: 5, pageSize: 500,
-      concurrency: 32, qps: undefined, burst: undefined, retries: 5, requestTimeoutMs: 30_000, registryTimeoutMs: 30_000, logLevel: 'info',
+      concurrency: 32, qps: undefined, burst: undefined, retries: 5, requestTimeoutMs: 30_000, registryTimeoutMs: 30_000, registryConcurrency: 16, logLevel: 'info',
       logFormat: undefined, terminationLog: undefined,
     } satisfies Options);
   });
@@ -42,7 +42,7 @@ describe('parseOptions defaults', () => {
       '--job-namespaces', 'fleet-local, fleet-default,fleet-local', '--min-age', '10m', '--keep-last', '3', '--delete-failed',
       '--skip-gitjobs', '--skip-oci', '--oci-min-age', '2h', '--allow-mass-delete', '--mass-delete-ratio', '1',
       '--mass-delete-min=0', '--page-size', '50', '--concurrency', '2', '--qps', '2.5', '--burst', '3', '--retries', '0',
-      '--request-timeout', '1.5s', '--registry-timeout', '500ms', '--log-level', 'debug',
+      '--request-timeout', '1.5s', '--registry-timeout', '500ms', '--registry-concurrency', '3', '--log-level', 'debug',
       '--context', 'staging', '--log-format', 'text', '--termination-log', '/dev/termination-log',
     ]);
     expect(o).toEqual({
@@ -50,7 +50,7 @@ describe('parseOptions defaults', () => {
       holder: 'me', lockTimeoutMs: 90_000, timeBudgetMs: 5_400_000, partialOk: true, jobNamespaces: ['fleet-local', 'fleet-default'],
       minAgeMs: 600_000, keepLast: 3, deleteFailed: true, skipGitjobs: true, skipOci: true, ociMinAgeMs: 7_200_000,
       allowMassDelete: true, massDeleteRatio: 1, massDeleteMin: 0, pageSize: 50, concurrency: 2, qps: 2.5, burst: 3,
-      retries: 0, requestTimeoutMs: 1500, registryTimeoutMs: 500, logLevel: 'debug',
+      retries: 0, requestTimeoutMs: 1500, registryTimeoutMs: 500, registryConcurrency: 3, logLevel: 'debug',
       logFormat: 'text', terminationLog: '/dev/termination-log',
     } satisfies Options);
   });

@@ -121,6 +121,32 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     expect(skipped).toEqual([expect.objectContaining({ name: reused.repository, reason: 'in use again at re-check' })]);
   });
 
+  it('reads and deletes artifacts several at once, never more than --registry-concurrency', async () => {
+    env = await gcEnv({ proxy: true });
+    await env.artifacts(2, { use: 'bundle' });
+    const stale = await env.artifacts(10, { use: 'none' });
+    const e = env;
+    let inFlight = 0;
+    let most = 0;
+    e.proxy!.hooks = {
+      // Each request is held a moment, so that those sent together are seen together.
+      beforeForward: async () => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((r) => setTimeout(r, 15));
+      },
+      onResponse: () => {
+        inFlight--;
+      },
+    };
+    await e.mark();
+
+    const result = await e.run({ registryConcurrency: 3, allowMassDelete: true });
+
+    expect(result.outcome).toBe('completed');
+    for (const a of stale) expect(await e.status(a), a.contentsId).toBe(404);
+    expect(most).toBe(3);
+  });
+
   it('looks again right before the manifest DELETE: a Bundle that starts using the candidate while its latest is resolved keeps it', async () => {
     env = await gcEnv({ proxy: true });
     await env.artifacts(2, { use: 'bundle' });
