@@ -120,9 +120,11 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
       const freshRead = new FreshRead(mark);
       const freshlyChecked = {
         current: async () => {
-          const view = await watch.current();
           const fresh = await freshRead.get();
           if (!fresh.ok) throw new PhaseStopped({ outcome: fresh.outcome === 'partial' ? 'partial' : 'failed', cause: `re-reading what is in use before a delete: ${fresh.cause}` });
+          // The watch is asked after the read, not before: a watch the server closed while the
+          // read was on its way is then seen as broken, and nothing more is deleted.
+          const view = await watch.current();
           return { has: (id: string) => view.has(id) || fresh.inUse.has(id) };
         },
         watched: () => watch.current(),

@@ -13,6 +13,11 @@ afterEach(async () => {
 
 const warnings = (e: GcEnv) => e.kube.lines.filter((l) => l.level === 'warn').map((l) => l.msg);
 
+/** Resolves once the job has logged a watch closed by the server (bounded: 2 s). */
+async function watchCloseSeen(e: GcEnv): Promise<void> {
+  for (let i = 0; i < 1000 && !warnings(e).some((w) => w.includes('closed by the server')); i++) await new Promise((r) => setTimeout(r, 2));
+}
+
 describeWithTools('OCI garbage collection when things go wrong', ['docker-registry', 'skopeo'], () => {
   it('Fleet CRDs absent: skipped, saying so, without touching the registry', async () => {
     env = await gcEnv({ crds: false });
@@ -72,13 +77,40 @@ describeWithTools('OCI garbage collection when things go wrong', ['docker-regist
     await env.artifacts(2, { use: 'bundle' });
     const stale = await env.artifacts(3, { use: 'none' });
     const e = env;
-    // After the first secret delete, the server drops every watch (as an API server restart would).
-    e.server.faults.add({ verb: 'delete', resource: 'secrets', times: 1, before: () => e.server.closeWatches() });
+    // At the first secret delete, the server drops every watch (as an API server restart would),
+    // and answers once the job has seen the close: a close is known only when it arrives.
+    e.server.faults.add({ verb: 'delete', resource: 'secrets', times: 1, before: async () => {
+      e.server.closeWatches();
+      await watchCloseSeen(e);
+    } });
 
     const result = await e.run({ registryConcurrency: 1, allowMassDelete: true });
 
     expect(result.outcome).toBe('failed');
     expect(result.cause).toMatch(/^watch (bundles|bundledeployments)\.fleet\.cattle\.io in all namespaces: closed by the server; the view of what is in use is not current, nothing more deleted$/);
+    const statuses = await Promise.all(stale.map((a) => e.status(a)));
+    expect([...statuses].sort()).toEqual([200, 200, 404]);
+    expect(e.server.requests.count({ verb: 'delete', resource: 'secrets' })).toBe(1);
+  });
+
+  it('the watch is closed while the fresh read before a delete is on its way: that delete is not sent', async () => {
+    env = await gcEnv();
+    await env.artifacts(2, { use: 'bundle' });
+    const stale = await env.artifacts(3, { use: 'none' });
+    const e = env;
+    // After the first secret delete, the next fresh read's last list is answered only once the
+    // job has seen every watch closed: the read itself succeeds, the view it joins is broken.
+    e.server.faults.add({ verb: 'delete', resource: 'secrets', times: 1, before: () => {
+      e.server.faults.add({ verb: 'list', resource: 'bundledeployments', times: 1, before: async () => {
+        e.server.closeWatches();
+        await watchCloseSeen(e);
+      } });
+    } });
+
+    const result = await e.run({ registryConcurrency: 1, allowMassDelete: true });
+
+    expect(result.outcome).toBe('failed');
+    expect(result.cause).toMatch(/closed by the server; the view of what is in use is not current, nothing more deleted$/);
     const statuses = await Promise.all(stale.map((a) => e.status(a)));
     expect([...statuses].sort()).toEqual([200, 200, 404]);
     expect(e.server.requests.count({ verb: 'delete', resource: 'secrets' })).toBe(1);
