@@ -1,5 +1,8 @@
 # fleet-cleanup image: build with the full toolchain, ship only dist/, package.json and the
 # production dependencies on a distroless Node 24 runtime (no shell, no package manager).
+# dist/ is a bundle (rolldown.config.ts) that inlines every dependency but pino-pretty, which
+# `--log-format text` loads from node_modules; the production node_modules stay, so the image
+# is laid out exactly as the production install that test/ship/package.test.ts runs.
 #   docker build -t fleet-cleanup:dev .
 # The runtime writes nothing to its filesystem (logs go to stdout), so the Pod runs with
 # readOnlyRootFilesystem: true and needs no writable volume.
@@ -7,12 +10,12 @@
 ARG BUILD_IMAGE=node:24-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
-# 1. Compile TypeScript (src/ -> dist/) with the dev dependencies.
+# 1. Bundle src/ and its dependencies into dist/ (npm run build: rolldown) with the dev dependencies.
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json rolldown.config.ts ./
 COPY src/ src/
 RUN npm run build
 

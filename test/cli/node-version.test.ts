@@ -1,17 +1,14 @@
 // On a Node.js older than 24 the built command says so in one line and exits 2, instead of
 // crashing inside undici while loading (`Cannot read properties of undefined (reading 'bind')`
-// on Node 20). Proven with the built dist/main.js under the machine's own older Node when it
-// has one, and always under this Node 24 told it is 20.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+// on Node 20). Proven with the built dist/main.js (the bundle's entry chunk, as the image and
+// the package ship it) under the machine's own older Node when it has one, and always under
+// this Node 24 told it is 20.
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildImage } from '../jobrunner/image.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-// Inside node_modules, so that the built files resolve the project's dependencies.
-const OUT = join(ROOT, 'node_modules', '.cache', `fleet-cleanup-node-version-${process.pid}`);
-const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+let OUT: string;
 
 /** A node binary on this machine older than 24 (the machine's own Node is 20 here). */
 function olderNode(): { path: string; version: string } | undefined {
@@ -24,12 +21,10 @@ function olderNode(): { path: string; version: string } | undefined {
 }
 
 describe('the Node.js version check of dist/main.js', () => {
-  beforeAll(() => {
-    execFileSync(process.execPath, [TSC, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', OUT]);
+  beforeAll(async () => {
+    const { image } = await buildImage();
+    OUT = join(image.workingDir, 'dist');
   }, 120_000);
-  afterAll(async () => {
-    await rm(OUT, { recursive: true, force: true });
-  });
 
   const old = olderNode();
   it.skipIf(!old)(`under the machine's ${old?.version ?? '(no Node older than 24 here)'}: one line, exit 2`, () => {

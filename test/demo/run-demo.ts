@@ -28,7 +28,7 @@ function show(cmd: OperatorCommand): void {
 }
 
 async function main(): Promise<number> {
-  print('building the image (tsc → dist/) and starting the embedded cluster: API test server, Job runner, pinned helm and kubectl');
+  print('building the image (npm run build: the rolldown bundle → dist/) and starting the embedded cluster: API test server, Job runner, pinned helm and kubectl');
   const cluster = await startEmbeddedCluster({ onStart: (line) => print(`$ ${line}`), onEnd: show });
   let oci: OciDemoStep | undefined;
   try {

@@ -35,16 +35,29 @@ export function checkoutImage(): LocalImage {
   return localImage(ROOT);
 }
 
-/** What the build depends on: every file under src/, the tsconfigs and package.json. */
+const BUILD_INPUTS = ['rolldown.config.ts', 'tsconfig.json', 'package.json', 'package-lock.json'];
+
+/** `npm run build` as arguments to rolldown's CLI: the image is built by exactly that command. */
+function buildArgs(): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { build: string } };
+  const [command, ...args] = scripts.build.split(/\s+/);
+  if (command !== 'rolldown') throw new Error(`package.json scripts.build: expected a rolldown command, got ${scripts.build}`);
+  return [join(ROOT, 'node_modules', 'rolldown', 'bin', 'cli.mjs'), ...args];
+}
+
+/**
+ * What the build depends on: every file under src/, the bundler's config, the tsconfig, and
+ * package.json with the lockfile (the bundle inlines the dependencies' code).
+ */
 async function sourceHash(): Promise<string> {
   const hash = createHash('sha256');
   const files = (await readdir(join(ROOT, 'src'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-  for (const f of [...files.sort(), ...['tsconfig.json', 'tsconfig.build.json', 'package.json'].map((n) => join(ROOT, n))]) hash.update(f).update(await readFile(f));
+  for (const f of [...files.sort(), ...BUILD_INPUTS.map((n) => join(ROOT, n))]) hash.update(f).update(await readFile(f));
   return hash.digest('hex').slice(0, 16);
 }
 
 /**
- * A private build of src/ (the same tsc and tsconfig.build.json as `npm run build`) under
+ * A private build of src/ (`npm run build`, into another dist/) under
  * node_modules/.cache/fleet-cleanup-image/<hash of the sources>, so tests never race the
  * package test's prepack rebuilding dist/, and test files share one build per source state.
  */
@@ -55,7 +68,7 @@ export async function buildImage(): Promise<{ image: LocalImage; dispose(): Prom
   if (!existsSync(join(dir, 'package.json'))) {
     const tmp = await mkdtemp(join(parent, 'build-'));
     await chmod(tmp, 0o755); // the container runs as 65532
-    await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(tmp, 'dist')], { cwd: ROOT });
+    await promisify(execFile)(process.execPath, [...buildArgs(), '--dir', join(tmp, 'dist')], { cwd: ROOT });
     await copyFile(join(ROOT, 'package.json'), join(tmp, 'package.json'));
     // complete builds only, atomically; a parallel worker that got there first wins
     await rename(tmp, dir).catch(() => rm(tmp, { recursive: true, force: true }));

@@ -127,5 +127,17 @@ describe('the packed package, installed with production dependencies only', () =
       const configMaps = await kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: 'cattle-fleet-system' });
       expect(configMaps.items.map((c) => c.metadata?.name)).not.toContain('fleet-cleanup');
     });
+
+    it('--log-format text prints readable lines and the plan table (pino-pretty, loaded from the production install)', async () => {
+      // The state the dry run above left as it found it: one old succeeded GitRepo Job.
+      const kubeconfig = join(work, 'kubeconfig');
+      const text = await run(bin, ['--dry-run', '--log-format', 'text', '--kubeconfig', kubeconfig, '--namespace', 'cattle-fleet-system', '--run-key', 'ship'], { cwd: installed });
+      expect(text.code, text.stderr).toBe(0);
+      const lines = text.stdout.split('\n').filter(Boolean);
+      expect(lines.some((l) => l.startsWith('{'))).toBe(false);
+      expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\] INFO: run finished \{"status":"completed"/));
+      // In text the dry run's plan is a table rather than one audit line per deletion.
+      expect(lines).toContainEqual(expect.stringMatching(/^Job +fleet-local +app-\w+ +succeeded 2h ago/));
+    });
   });
 });
