@@ -29,6 +29,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 FROM ${RUNTIME_IMAGE} AS runtime
 WORKDIR /app
 ENV NODE_ENV=production
+# Two malloc arenas instead of glibc's eight per core: the job's few threads (V8's GC helpers,
+# libuv) need no more, and the unused arenas' pages were a tenth of its peak memory
+# (bench/compare.ts at 10k Jobs: 151 -> 136 MiB peak RSS, cgroup 102 -> 87 MiB, same speed).
+ENV MALLOC_ARENA_MAX=2
 COPY --from=prod-deps /src/node_modules/ ./node_modules/
 COPY --from=build /src/dist/ ./dist/
 COPY package.json ./

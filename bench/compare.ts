@@ -73,6 +73,8 @@ const chart = await chartDefaults();
 // The job as its image runs it: `node dist/main.js`, built from this checkout (cached per source state).
 const { image } = await buildImage();
 const jobEntrypoint = image.entrypoint.at(-1)!;
+/** The image's environment (the Dockerfile's ENV), as the container gets it. */
+const jobEnv = { PATH: process.env.PATH ?? '', ...image.env };
 const dir = await mkdtemp(join(tmpdir(), 'bench-compare-'));
 const server = new ApiServer({ port: 0, continueTtlMs: 300_000, rbac: false, flowControl: { seatsPerUser: Number(args.seats), queueLength: Number(args.queue) } });
 await server.listen();
@@ -141,7 +143,7 @@ interface Row {
 }
 
 /** Runs one peer on a freshly seeded state; a windowed peer is stopped `windowS` after its first delete. */
-async function measure(peer: string, size: number, command: string, argv: string[], options: { limits: Limits; windowed: boolean; onLine?: (line: string) => void }): Promise<Row> {
+async function measure(peer: string, size: number, command: string, argv: string[], options: { limits: Limits; windowed: boolean; env?: NodeJS.ProcessEnv; onLine?: (line: string) => void }): Promise<Row> {
   seed(size);
   server.requests.reset();
   deletesSeen = 0;
@@ -154,7 +156,7 @@ async function measure(peer: string, size: number, command: string, argv: string
   // process, which is also the API server, would slow the writer down with the server's load.
   const stdoutPath = join(dir, `${peer.replace(/\W+/g, '-')}-${size}.stdout`);
   const stdoutFd = openSync(stdoutPath, 'w');
-  const run = new Confined(peer.replace(/\W+/g, '-'), command, argv, options.limits, { stdio: ['ignore', stdoutFd, 'pipe'], cwd: repoRoot });
+  const run = new Confined(peer.replace(/\W+/g, '-'), command, argv, options.limits, { stdio: ['ignore', stdoutFd, 'pipe'], cwd: repoRoot, ...(options.env ? { env: options.env } : {}) });
   closeSync(stdoutFd);
   const stderr: string[] = [];
   createInterface({ input: run.child.stderr! }).on('line', (l) => stderr.push(l));
@@ -197,7 +199,7 @@ async function runJob(peer: string, size: number, extra: string[]): Promise<Row>
   let client: { concurrency?: { settled: number; mean: number; peak: number; max: number }; throttled?: number } = {};
   let status = '';
   const row = await measure(peer, size, process.execPath, jobArgs(`${peer}-${size}`, extra), {
-    limits: { memoryBytes: chart.memoryBytes, ...(args['cpu-limit'] ? { cpus: chart.cpus } : {}) }, windowed: false,
+    limits: { memoryBytes: chart.memoryBytes, ...(args['cpu-limit'] ? { cpus: chart.cpus } : {}) }, windowed: false, env: jobEnv,
     onLine: (line) => {
       if (line.includes('"msg":"API client"')) client = JSON.parse(line);
       if (line.includes('"msg":"run finished"')) status = (JSON.parse(line) as { status: string }).status;
@@ -242,7 +244,7 @@ for (const stop of !args.stops ? [] : [{ name: 'SIGTERM 3 s into deleting', extr
   firstDeleteAt = undefined;
   let status = '';
   let markerTakenAt: number | undefined;
-  const run = new Confined('stop', process.execPath, jobArgs(`stop-${stop.signal}`, stop.extra), { memoryBytes: chart.memoryBytes, cpus: chart.cpus }, { stdio: ['ignore', 'pipe', 'ignore'], cwd: repoRoot });
+  const run = new Confined('stop', process.execPath, jobArgs(`stop-${stop.signal}`, stop.extra), { memoryBytes: chart.memoryBytes, cpus: chart.cpus }, { stdio: ['ignore', 'pipe', 'ignore'], cwd: repoRoot, env: jobEnv });
   createInterface({ input: run.child.stdout! }).on('line', (line) => {
     if (line.includes('"marker":"taken"')) markerTakenAt ??= performance.now();
     if (line.includes('"msg":"run finished"')) status = (JSON.parse(line) as { status: string }).status;

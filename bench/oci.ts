@@ -60,7 +60,7 @@ try {
   const started = performance.now();
   // More stale than in-use artifacts: the mass-delete brake is let through on purpose here.
   const job = await exec(image.entrypoint[0]!, [...image.entrypoint.slice(1), `--kubeconfig=${kubeconfig}`, `--namespace=${BUNDLE_NS}`, '--run-key=bench-oci', '--force',
-    '--skip-gitjobs', '--allow-mass-delete', `--page-size=${args['page-size']}`], { maxBuffer: 256 * 1024 * 1024, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production' } })
+    '--skip-gitjobs', '--allow-mass-delete', `--page-size=${args['page-size']}`], { maxBuffer: 256 * 1024 * 1024, env: { PATH: process.env.PATH ?? '', ...image.env } })
     .catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }));
   const seconds = (performance.now() - started) / 1000;
   if (args['job-log']) await writeFile(args['job-log'], job.stdout);

@@ -24,9 +24,12 @@ export const CHART_IMAGE = (() => {
   return `${repository}:${values.image.tag || appVersion}`;
 })();
 
+/** The runtime stage's ENV (the Dockerfile; test/ship/dockerfile.test.ts holds the two equal). */
+export const IMAGE_ENV: Readonly<Record<string, string>> = { NODE_ENV: 'production', MALLOC_ARENA_MAX: '2' };
+
 /** `dir` holds dist/ and package.json, as the image's /app does. */
 export function localImage(dir: string): LocalImage {
-  return { entrypoint: [process.execPath, join(dir, 'dist', 'main.js')], workingDir: dir, user: 65532, group: 65532, env: { NODE_ENV: 'production' } };
+  return { entrypoint: [process.execPath, join(dir, 'dist', 'main.js')], workingDir: dir, user: 65532, group: 65532, env: { ...IMAGE_ENV } };
 }
 
 /** The checkout's own `npm run build` output (the standalone server's --run-jobs). */

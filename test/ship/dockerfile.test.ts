@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { IMAGE_ENV } from '../jobrunner/image.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; files: string[] };
@@ -117,6 +118,13 @@ describe('Dockerfile', () => {
     const entrypoint = JSON.parse(runtime.steps.find((s) => s.op === 'ENTRYPOINT')!.args) as string[];
     expect(entrypoint.at(-1)).toBe(join(workdir!, pkg.bin['fleet-cleanup']!));
     expect(entrypoint[0]).toMatch(/(^|\/)node(js\/bin\/node)?$/);
+  });
+
+  it('the Job runner runs the image with exactly the runtime stage\'s ENV (NODE_ENV, MALLOC_ARENA_MAX)', () => {
+    // `ENV K=V` (one or more pairs) or the legacy `ENV K V`.
+    const env = Object.fromEntries(runtime.steps.filter((s) => s.op === 'ENV').flatMap((s) =>
+      s.args.includes('=') ? [...s.args.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]) : [s.args.split(/\s+/, 2) as [string, string]]));
+    expect(env).toEqual(IMAGE_ENV);
   });
 
   it('its build context (.dockerignore) lets in every file the build copies, and never node_modules or dist', () => {
