@@ -33,6 +33,10 @@ ENV NODE_ENV=production
 # libuv) need no more, and the unused arenas' pages were a tenth of its peak memory
 # (bench/compare.ts at 10k Jobs: 151 -> 136 MiB peak RSS, cgroup 102 -> 87 MiB, same speed).
 ENV MALLOC_ARENA_MAX=2
+# In a 256Mi container V8 keeps its young generation at 1 MiB: a scavenge every few ms copies
+# the objects of every request still in flight. 8 MiB lets them die young: half the scavenge
+# time, 0.46 -> 0.40 ms CPU per deleted Job, for about 7 MiB more peak (bench/compare.ts, 10k).
+ENV NODE_OPTIONS=--max-semi-space-size=8
 COPY --from=prod-deps /src/node_modules/ ./node_modules/
 COPY --from=build /src/dist/ ./dist/
 COPY package.json ./
