@@ -25,7 +25,7 @@ export const CHART_IMAGE = (() => {
 })();
 
 /** The runtime stage's ENV (the Dockerfile; test/ship/dockerfile.test.ts holds the two equal). */
-export const IMAGE_ENV: Readonly<Record<string, string>> = { NODE_ENV: 'production', MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=8' };
+export const IMAGE_ENV: Readonly<Record<string, string>> = { NODE_ENV: 'production', MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=4' };
 
 /** `dir` holds dist/ and package.json, as the image's /app does. */
 export function localImage(dir: string): LocalImage {
