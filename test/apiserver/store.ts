@@ -19,7 +19,10 @@ export interface StoreEvent {
 
 export type Propagation = 'Orphan' | 'Background' | 'Foreground';
 
+/** Events a watch can start after: at least this many, the newest ones (as kube's watch cache keeps the newest). */
 const EVENT_LOG_SIZE = 50_000;
+/** Trimmed this many at a time: one shift of the whole log per event cost the server O(log) per write. */
+const EVENT_LOG_TRIM = 5_000;
 
 export function keyOf(obj: KubeObject): string {
   return `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
@@ -108,7 +111,7 @@ export class Store {
 
   private emit(e: StoreEvent): void {
     this.log.push(e);
-    if (this.log.length > EVENT_LOG_SIZE) this.log.splice(0, this.log.length - EVENT_LOG_SIZE);
+    if (this.log.length > EVENT_LOG_SIZE + EVENT_LOG_TRIM) this.log.splice(0, this.log.length - EVENT_LOG_SIZE);
     for (const fn of this.watchers.get(e.storageKey) ?? []) fn(e);
   }
 
