@@ -6,6 +6,7 @@
 // digest DELETEs (the registry part of a hand-written cleanup), and the ratio of the two.
 // `node bench/oci.ts --help`. Needs docker-registry, skopeo and curl; says so and exits 0 without.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +39,12 @@ if (missing.length > 0) {
 }
 
 const n = (v: string | undefined) => Number(v);
+/** CPU seconds from /proc/<pid>/stat: the process's own (utime+stime), or its waited-for children's (cutime+cstime). */
+const cpuSeconds = (pid: number | 'self', which: 'own' | 'children'): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const [a, b] = which === 'own' ? [11, 12] : [13, 14];
+  return (Number(fields[a]) + Number(fields[b])) / 100;
+};
 const exec = promisify(execFile);
 const env = await gcEnv();
 const dir = await mkdtemp(join(tmpdir(), 'bench-oci-'));
@@ -57,12 +64,16 @@ try {
   env.server.requests.reset();
   const registryBefore = (await env.registryRequests()).length;
 
+  const registryPid = env.registry.pid!;
+  const cpuBefore = { job: cpuSeconds('self', 'children'), registry: cpuSeconds(registryPid, 'own'), server: process.cpuUsage() };
   const started = performance.now();
   // More stale than in-use artifacts: the mass-delete brake is let through on purpose here.
   const job = await exec(image.entrypoint[0]!, [...image.entrypoint.slice(1), `--kubeconfig=${kubeconfig}`, `--namespace=${BUNDLE_NS}`, '--run-key=bench-oci', '--force',
     '--skip-gitjobs', '--allow-mass-delete', `--page-size=${args['page-size']}`], { maxBuffer: 256 * 1024 * 1024, env: { PATH: process.env.PATH ?? '', ...image.env } })
     .catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }));
   const seconds = (performance.now() - started) / 1000;
+  const serverCpu = process.cpuUsage(cpuBefore.server);
+  const cpu = { job: cpuSeconds('self', 'children') - cpuBefore.job, registry: cpuSeconds(registryPid, 'own') - cpuBefore.registry, server: (serverCpu.user + serverCpu.system) / 1e6 };
   if (args['job-log']) await writeFile(args['job-log'], job.stdout);
 
   const lines = job.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; time: string; audit?: boolean; status: string; cause?: string; summary: { ociArtifacts?: { deleted: number }; ociSecrets?: { deleted: number } } });
@@ -78,6 +89,8 @@ try {
   console.log(`outcome ${finished.status}${finished.cause ? ` (${finished.cause})` : ''}`);
   console.log(`deleted ${deleted} artifacts and ${finished.summary.ociSecrets?.deleted ?? 0} secrets in ${seconds.toFixed(2)}s, the process's start included (${(deleted / seconds).toFixed(1)} artifacts/s); the phase alone ${phaseSeconds.toFixed(2)}s (${(deleted / phaseSeconds).toFixed(1)} artifacts/s)`);
   console.log(`registry requests ${registryRequests} (${(registryRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, catalog and auth included)`);
+  // Where the time went: this machine's cores are shared by the job, the registry and the API test server (this process).
+  console.log(`CPU during the run: job ${cpu.job.toFixed(2)} s, docker-registry ${cpu.registry.toFixed(2)} s, API test server ${cpu.server.toFixed(2)} s (${((cpu.job + cpu.registry + cpu.server) / seconds).toFixed(2)} cores of the run's ${seconds.toFixed(2)} s)`);
   console.log(`kube requests ${kubeRequests} (${(kubeRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, the marker, lists and secret deletes included)`);
 
   // The peer: the same number of stale artifacts, deleted by digest one after the other with curl.

@@ -45,6 +45,8 @@ export interface TestRegistry {
    * stdout after each answer, so this first sends a marker request and waits for its line.
    */
   requests(): Promise<string[]>;
+  /** The running registry's process id (the benchmark reads its CPU time). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
   /** Starts again on the same port and storage. */
   start(): Promise<void>;
@@ -211,6 +213,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       const deadline = Date.now() + 5000;
       if (!(await synced(host, tls?.caPem, accessLog, () => Date.now() > deadline))) throw new Error(`the registry did not answer a marker request, or its access log did not show it`);
       return accessLog.filter((l) => !l.includes('/v2/?sync='));
+    },
+    get pid() {
+      return proc?.pid;
     },
     stop,
     start,
