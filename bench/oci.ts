@@ -65,6 +65,7 @@ try {
   const registryBefore = (await env.registryRequests()).length;
 
   const registryPid = env.registry.pid!;
+  const connectionsBefore = env.server.connections();
   const cpuBefore = { job: cpuSeconds('self', 'children'), registry: cpuSeconds(registryPid, 'own'), server: process.cpuUsage() };
   const started = performance.now();
   // More stale than in-use artifacts: the mass-delete brake is let through on purpose here.
@@ -91,7 +92,7 @@ try {
   console.log(`registry requests ${registryRequests} (${(registryRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, catalog and auth included)`);
   // Where the time went: this machine's cores are shared by the job, the registry and the API test server (this process).
   console.log(`CPU during the run: job ${cpu.job.toFixed(2)} s, docker-registry ${cpu.registry.toFixed(2)} s, API test server ${cpu.server.toFixed(2)} s (${((cpu.job + cpu.registry + cpu.server) / seconds).toFixed(2)} cores of the run's ${seconds.toFixed(2)} s)`);
-  console.log(`kube requests ${kubeRequests} (${(kubeRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, the marker, lists and secret deletes included)`);
+  console.log(`kube requests ${kubeRequests} (${(kubeRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, the marker, lists and secret deletes included) on ${env.server.connections() - connectionsBefore} connections`);
 
   // The peer: the same number of stale artifacts, deleted by digest one after the other with curl.
   const fresh = await Promise.all(Array.from({ length: n(args.stale) }, () => seedLimit(() => env.artifact({ use: 'none', secrets: false }))));
