@@ -89,7 +89,8 @@ try {
   const kubeRequests = env.server.requests.count();
   console.log(`outcome ${finished.status}${finished.cause ? ` (${finished.cause})` : ''}`);
   console.log(`deleted ${deleted} artifacts and ${finished.summary.ociSecrets?.deleted ?? 0} secrets in ${seconds.toFixed(2)}s, the process's start included (${(deleted / seconds).toFixed(1)} artifacts/s); the phase alone ${phaseSeconds.toFixed(2)}s (${(deleted / phaseSeconds).toFixed(1)} artifacts/s)`);
-  console.log(`registry requests ${registryRequests} (${(registryRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, catalog and auth included)`);
+  const phaseDone = lines.find((l) => l.msg === 'oci storage phase done') as { registryConnections?: number } | undefined;
+  console.log(`registry requests ${registryRequests} (${(registryRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, catalog and auth included) on ${phaseDone?.registryConnections ?? '?'} connections (the job's count)`);
   // Where the time went: this machine's cores are shared by the job, the registry and the API test server (this process).
   console.log(`CPU during the run: job ${cpu.job.toFixed(2)} s, docker-registry ${cpu.registry.toFixed(2)} s, API test server (this bench process) ${cpu.server.toFixed(2)} s (${((cpu.job + cpu.registry + cpu.server) / seconds).toFixed(2)} cores of the run's ${seconds.toFixed(2)} s)`);
   console.log(`kube requests ${kubeRequests} (${(kubeRequests / Math.max(deleted, 1)).toFixed(2)} per deleted artifact, the marker, lists and secret deletes included) on ${env.server.connections() - connectionsBefore} connections`);

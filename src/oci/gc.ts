@@ -63,7 +63,9 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
   const watch = ctx.dryRun ? undefined : new InUseWatch(access, marked.view, { logger, ...(options.watchTimeoutSeconds !== undefined ? { timeoutSeconds: options.watchTimeoutSeconds } : {}) });
   watch?.start(marked.resourceVersions);
 
+  const concurrency = options.registryConcurrency ?? 16;
   const pool = new RegistryPool({
+    concurrency,
     timeoutMs: options.registryTimeoutMs,
     retries: options.registryRetries ?? 3,
     wantDelete: !ctx.dryRun,
@@ -83,7 +85,6 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     rec.record('ociArtifacts', 'kept', undefined, set.held.size);
     const searched = await addCatalogOrphans(pool, set, inUse, { pageSize: options.pageSize, logger, budget: ctx.budget });
 
-    const concurrency = options.registryConcurrency ?? 16;
     const judgements = await judgeCandidates(set.candidates.values(), pool, { minAgeMs: options.minAgeMs, now: ctx.now, logger, budget: ctx.budget, concurrency });
     const deletions: Deletion[] = [];
     let existing = 0;
@@ -153,7 +154,7 @@ export async function collectOciGarbage(ctx: RunContext, options: OciOptions): P
     watch?.close();
     await pool.close();
     logger.info(
-      { phase: PHASE, inUse: inUse.size, artifacts: rec.tally('ociArtifacts'), secrets: rec.tally('ociSecrets'), keptFor: Object.fromEntries(keptFor), registryRequests: pool.requestCount },
+      { phase: PHASE, inUse: inUse.size, artifacts: rec.tally('ociArtifacts'), secrets: rec.tally('ociSecrets'), keptFor: Object.fromEntries(keptFor), registryRequests: pool.requestCount, registryConnections: pool.connectionCount },
       'oci storage phase done',
     );
   }

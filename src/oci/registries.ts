@@ -14,6 +14,8 @@ export interface RegistryPoolOptions {
   logger: Logger;
   /** The run's stop: registry reads in flight are aborted at once. */
   signal?: AbortSignal;
+  /** Requests sent to one registry at once (`--registry-concurrency`): its connections. */
+  concurrency: number;
 }
 
 /** Failures that will not get better for the next artifact of the same registry in this run. */
@@ -36,6 +38,7 @@ export class RegistryPool {
   readonly #entries = new Map<string, Entry>();
   /** Requests of clients already closed (a client's count dies with it otherwise). */
   #closedRequests = 0;
+  #closedConnections = 0;
 
   constructor(options: RegistryPoolOptions) {
     this.#options = options;
@@ -59,9 +62,9 @@ export class RegistryPool {
 
   client(key: string): RegistryClient {
     const entry = this.#entry(key);
-    const { timeoutMs, retries, backoffBaseMs, wantDelete, logger, signal } = this.#options;
+    const { timeoutMs, retries, backoffBaseMs, wantDelete, logger, signal, concurrency } = this.#options;
     entry.client ??= new RegistryClient(entry.conn, {
-      timeoutMs, retries, wantDelete, logger, ...(backoffBaseMs !== undefined ? { backoffBaseMs } : {}), ...(signal ? { signal } : {}),
+      timeoutMs, retries, wantDelete, logger, connections: concurrency, ...(backoffBaseMs !== undefined ? { backoffBaseMs } : {}), ...(signal ? { signal } : {}),
     });
     return entry.client;
   }
@@ -104,10 +107,18 @@ export class RegistryPool {
     return n;
   }
 
+  /** Connections opened to registries and token servers. */
+  get connectionCount(): number {
+    let n = this.#closedConnections;
+    for (const entry of this.#entries.values()) n += entry.client?.connectionCount ?? 0;
+    return n;
+  }
+
   async close(): Promise<void> {
     for (const entry of this.#entries.values()) {
       if (!entry.client) continue;
       this.#closedRequests += entry.client.requestCount;
+      this.#closedConnections += entry.client.connectionCount;
       const client = entry.client;
       delete entry.client;
       await client.close().catch(() => undefined);

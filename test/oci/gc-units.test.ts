@@ -151,7 +151,7 @@ describe('secret candidates', () => {
 
   it('a Secret without a uid or resourceVersion is never a candidate (its delete could not be conditional): its id is held', async () => {
     const logs = captureLogs();
-    const pool = new RegistryPool({ timeoutMs: 1000, retries: 0, wantDelete: false, logger: logs.logger });
+    const pool = new RegistryPool({ timeoutMs: 1000, retries: 0, wantDelete: false, logger: logs.logger, concurrency: 4 });
     const access = listing([
       fleetSecret({ namespace: 'fleet-default', uid: 'u1', resourceVersion: '5' }),
       fleetSecret({ namespace: 'cluster-x', resourceVersion: '6' }),
@@ -172,7 +172,7 @@ describe('secret candidates', () => {
 
   it('with uid and resourceVersion, every copy is a candidate carrying them', async () => {
     const logs = captureLogs();
-    const pool = new RegistryPool({ timeoutMs: 1000, retries: 0, wantDelete: false, logger: logs.logger });
+    const pool = new RegistryPool({ timeoutMs: 1000, retries: 0, wantDelete: false, logger: logs.logger, concurrency: 4 });
     const access = listing([fleetSecret({ namespace: 'fleet-default', uid: 'u1', resourceVersion: '5', creationTimestamp: new Date(1000) })]);
     const set = await collectSecretCandidates(access, new InUseSet(), pool, { pageSize: 10, logger: logs.logger });
     expect(set.candidates.get(ID)?.secrets).toEqual([{ object: { namespace: 'fleet-default', name: ID, uid: 'u1', resourceVersion: '5' }, createdAt: 1000 }]);

@@ -121,7 +121,7 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     expect(skipped).toEqual([expect.objectContaining({ name: reused.repository, reason: 'in use again at re-check' })]);
   });
 
-  it('reads and deletes artifacts several at once, never more than --registry-concurrency', async () => {
+  it('reads and deletes artifacts several at once, never more than --registry-concurrency, over as many kept-alive connections', async () => {
     env = await gcEnv({ proxy: true });
     await env.artifacts(2, { use: 'bundle' });
     const stale = await env.artifacts(10, { use: 'none' });
@@ -139,12 +139,18 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
       },
     };
     await e.mark();
+    const connectionsBefore = e.proxy!.connections;
 
     const result = await e.run({ registryConcurrency: 3, allowMassDelete: true });
+    const sent = await e.registryRequests();
 
     expect(result.outcome).toBe('completed');
     for (const a of stale) expect(await e.status(a), a.contentsId).toBe(404);
     expect(most).toBe(3);
+    // A GET, a HEAD and a DELETE per artifact, and the catalog's pages, on at most the 3
+    // connections used at once: none is closed after its HEAD, none opened while one is free.
+    expect(sent.filter((r) => /^(GET|HEAD|DELETE) \S+\/manifests\//.test(r))).toHaveLength(30);
+    expect(e.proxy!.connections - connectionsBefore).toBeLessThanOrEqual(3);
   });
 
   it('looks again right before the manifest DELETE: a Bundle that starts using the candidate while its latest is resolved keeps it', async () => {

@@ -17,6 +17,8 @@ export interface RegistryProxy {
   /** 127.0.0.1:PORT */
   host: string;
   hooks: ProxyHooks;
+  /** TCP connections accepted so far. */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,10 @@ export async function startRegistryProxy(target: () => string): Promise<Registry
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
+  let connections = 0;
+  server.on('connection', () => {
+    connections++;
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -50,6 +56,9 @@ export async function startRegistryProxy(target: () => string): Promise<Registry
     },
     set hooks(h: ProxyHooks) {
       proxy.hooks = h;
+    },
+    get connections() {
+      return connections;
     },
     async close() {
       server.closeAllConnections();

@@ -40,6 +40,8 @@ export interface RegistryClientOptions {
   signal?: AbortSignal;
   /** Clock for token lifetimes (epoch ms). */
   now?: () => number;
+  /** Connections kept per origin (registry, token realm): as many as requests sent at once. Default 16. */
+  connections?: number;
 }
 
 export interface ResolvedManifest {
@@ -68,6 +70,7 @@ export class RegistryClient {
       ...(opts.logger ? { logger: opts.logger } : {}),
       ...(opts.backoffBaseMs !== undefined ? { backoffBaseMs: opts.backoffBaseMs } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
+      connections: opts.connections ?? 16,
     });
     this.auth = new Authenticator(conn, this.transport, { now: opts.now ?? Date.now, ...(opts.logger ? { logger: opts.logger } : {}) });
   }
@@ -75,6 +78,11 @@ export class RegistryClient {
   /** HTTP requests sent so far (every attempt, token requests included). */
   get requestCount(): number {
     return this.transport.requestCount;
+  }
+
+  /** Connections opened so far (to the registry and its token realm). */
+  get connectionCount(): number {
+    return this.transport.connectionCount;
   }
 
   /** Token requests sent so far. */

@@ -21,6 +21,12 @@ export interface TransportOptions {
   /** The run's stop (budget, SIGTERM, lost lock): reads are aborted at once, even in flight. */
   signal?: AbortSignal;
   clock?: Clock;
+  /**
+   * Connections kept per origin. Requests beyond it wait for one to be free instead of opening
+   * another: without a cap, a request sent the moment the previous one's body ended often finds
+   * that connection not yet released and opens a new one.
+   */
+  connections: number;
 }
 
 export interface HttpRequest {
@@ -60,6 +66,8 @@ export class Transport {
   private readonly opts: TransportOptions;
   /** Requests actually sent (every attempt, token requests included). */
   requestCount = 0;
+  /** Connections opened (a pool that reuses them opens about as many as run at once). */
+  connectionCount = 0;
 
   constructor(conn: RegistryConnection, opts: TransportOptions) {
     this.conn = conn;
@@ -74,6 +82,10 @@ export class Transport {
       },
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
+      connections: opts.connections,
+    });
+    this.agent.on('connect', () => {
+      this.connectionCount++;
     });
   }
 
@@ -146,6 +158,9 @@ export class Transport {
       method: req.method,
       headers: { 'user-agent': this.opts.userAgent, ...req.headers },
       dispatcher: this.agent,
+      // Kept alive after a HEAD too: undici closes the connection after every HEAD by default
+      // (for servers that wrongly send a body), and the sweep sends one HEAD per artifact.
+      reset: false,
       signal: stop ? AbortSignal.any([timeout, stop]) : timeout,
     });
     const body = await readCapped(res.body, req.method === 'HEAD', this.conn.reference);
