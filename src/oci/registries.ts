@@ -14,7 +14,7 @@ export interface RegistryPoolOptions {
   logger: Logger;
   /** The run's stop: registry reads in flight are aborted at once. */
   signal?: AbortSignal;
-  /** Requests sent to one registry at once (`--registry-concurrency`): its connections. */
+  /** Artifacts read or deleted at once (`--registry-concurrency`): so many connections per registry client and origin. */
   concurrency: number;
 }
 

@@ -147,7 +147,7 @@ describeWithTools('OCI garbage collection against docker-registry', ['docker-reg
     expect(result.outcome).toBe('completed');
     for (const a of stale) expect(await e.status(a), a.contentsId).toBe(404);
     expect(most).toBe(3);
-    // A GET, a HEAD and a DELETE per artifact, and the catalog's pages, on at most the 3
+    // A GET, a HEAD and a DELETE per artifact (the catalog's pages besides) on at most the 3
     // connections used at once: none is closed after its HEAD, none opened while one is free.
     expect(sent.filter((r) => /^(GET|HEAD|DELETE) \S+\/manifests\//.test(r))).toHaveLength(30);
     expect(e.proxy!.connections - connectionsBefore).toBeLessThanOrEqual(3);

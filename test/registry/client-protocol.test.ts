@@ -169,6 +169,58 @@ describe('answers the client refuses', () => {
     expect(err.message).toContain('DENIED: catalog is admin only');
   });
 
+  // The connection is kept alive after a HEAD (undici closes it by default, for such servers).
+  // A server that sends a body after its HEAD answer must never make a later request on that
+  // connection read those bytes as its own answer. One connection, so that the DELETE goes on
+  // the HEAD's; the registry refuses it (405), so a "deleted" could only come from the stray.
+  for (const when of ['with the headers', 'when the next request arrives'] as const) {
+    it(`a body sent after a HEAD answer (${when}) is never read as the next request's answer`, async () => {
+      const received: string[] = [];
+      let straysBeforeAnAnswer = 0;
+      const raw = createTcpServer((socket) => {
+        let buffered = '';
+        let stray: string | undefined;
+        socket.on('data', (chunk) => {
+          buffered += chunk.toString('latin1');
+          for (let end = buffered.indexOf('\r\n\r\n'); end >= 0; end = buffered.indexOf('\r\n\r\n')) {
+            const [method, path] = buffered.slice(0, end).split(' ');
+            buffered = buffered.slice(end + 4);
+            received.push(`${method} ${path}`);
+            if (stray) {
+              straysBeforeAnAnswer++;
+              socket.write(stray);
+            }
+            stray = undefined;
+            if (method === 'HEAD') {
+              const headers = `HTTP/1.1 200 OK\r\nContent-Length: ${MANIFEST.length}\r\nDocker-Content-Digest: ${DIGEST}\r\n\r\n`;
+              if (when === 'with the headers') socket.write(headers + MANIFEST);
+              else {
+                socket.write(headers);
+                stray = MANIFEST;
+              }
+            } else {
+              socket.write(`HTTP/1.1 ${method === 'DELETE' ? '405 Method Not Allowed' : '404 Not Found'}\r\nContent-Length: 0\r\n\r\n`);
+            }
+          }
+        });
+      });
+      await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+      const rawHost = `127.0.0.1:${(raw.address() as AddressInfo).port}`;
+      const c = new RegistryClient(conn({ host: rawHost, reference: `${rawHost}/fleet` }), { retries: 2, backoffBaseMs: 5, timeoutMs: 2000, connections: 1 });
+      try {
+        expect((await c.resolve(ID))?.digest).toBe(DIGEST);
+        const err = await failure(c.deleteManifest(ID, DIGEST));
+        expect(err.message).toContain('405');
+        expect(received.filter((r) => r.startsWith('DELETE'))).not.toHaveLength(0);
+        // Sent late, the stray did reach the DELETE on the HEAD's kept connection; it was refused.
+        expect(straysBeforeAnAnswer).toBe(when === 'with the headers' ? 0 : 1);
+      } finally {
+        await c.close().catch(() => {});
+        raw.close();
+      }
+    });
+  }
+
   it('an unknown auth scheme is "unsupported"', async () => {
     script.set(`HEAD /v2/fleet/${ID}/manifests/latest`, [{ status: 401, headers: { 'www-authenticate': 'Negotiate' } }]);
     expect((await failure(client(conn({ username: 'u', password: 'p' })).resolve(ID))).kind).toBe('unsupported');

@@ -44,6 +44,8 @@ export async function startRegistryProxy(target: () => string): Promise<Registry
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
+  // Idle connections stay open for the whole test (Node's default closes them after 5 s).
+  server.keepAliveTimeout = 60_000;
   let connections = 0;
   server.on('connection', () => {
     connections++;

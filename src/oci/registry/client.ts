@@ -40,7 +40,7 @@ export interface RegistryClientOptions {
   signal?: AbortSignal;
   /** Clock for token lifetimes (epoch ms). */
   now?: () => number;
-  /** Connections kept per origin (registry, token realm): as many as requests sent at once. Default 16. */
+  /** Connections kept per origin (the registry, its token realm); send no more requests at once. Default 16. */
   connections?: number;
 }
 

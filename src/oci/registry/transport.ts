@@ -22,9 +22,11 @@ export interface TransportOptions {
   signal?: AbortSignal;
   clock?: Clock;
   /**
-   * Connections kept per origin. Requests beyond it wait for one to be free instead of opening
-   * another: without a cap, a request sent the moment the previous one's body ended often finds
-   * that connection not yet released and opens a new one.
+   * HTTP/1.1 connections kept per origin (over TLS undici may use one HTTP/2 session instead).
+   * Requests beyond it wait for one to be free instead of opening another: without a cap, a
+   * request sent the moment the previous one's body ended often finds that connection not yet
+   * released and opens a new one. The per-attempt timeout includes that wait, so callers send
+   * no more at once than this.
    */
   connections: number;
 }
@@ -158,9 +160,12 @@ export class Transport {
       method: req.method,
       headers: { 'user-agent': this.opts.userAgent, ...req.headers },
       dispatcher: this.agent,
-      // Kept alive after a HEAD too: undici closes the connection after every HEAD by default
-      // (for servers that wrongly send a body), and the sweep sends one HEAD per artifact.
-      reset: false,
+      // Kept alive after a HEAD too: undici closes the connection after every HEAD by default,
+      // for servers that wrongly send a body, and the sweep sends one HEAD per artifact. Such a
+      // body is never taken for the next answer: bytes on an idle connection close it, and bytes
+      // that arrive after the next request fail that request's parse (a retry, on a new
+      // connection). test/registry/client-protocol.test.ts sends both.
+      ...(req.method === 'HEAD' ? { reset: false } : {}),
       signal: stop ? AbortSignal.any([timeout, stop]) : timeout,
     });
     const body = await readCapped(res.body, req.method === 'HEAD', this.conn.reference);
